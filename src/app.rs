@@ -1,0 +1,142 @@
+//! Builds the service from its configuration and runs the HTTP server beside the outbox
+//! worker until shutdown.
+
+use crate::checkout::{CheckoutClient, CheckoutClientConfig};
+use crate::config::Config;
+use crate::http::auth::Authenticator;
+use crate::http::{self, AppState};
+use crate::orders::OrderService;
+use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
+use crate::storage::{self, SharedStore};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    worker: OutboxWorker,
+    store: SharedStore,
+    grace: Duration,
+}
+
+impl App {
+    /// Connects to the database (applying migrations), the optional NATS server, and binds.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        crate::telemetry::install_crypto_provider();
+        let store = storage::connect(&config.database_url, config.database_max_connections).await?;
+        let checkout = CheckoutClient::new(CheckoutClientConfig {
+            timeout: config.checkout_timeout(),
+            connect_timeout: Duration::from_millis(config.checkout_connect_timeout_ms),
+            ..CheckoutClientConfig::new(config.checkout_service_url.clone())
+        })?;
+        let notification_timeout = Duration::from_millis(config.notification_timeout_ms);
+        let notifier = config
+            .notification_service_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(|url| Notifier::new(url, notification_timeout))
+            .transpose()?;
+        let nats = match config.nats_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => Some(NatsPublisher::connect(url, Duration::from_secs(5)).await?),
+            None => None,
+        };
+        let wake = Arc::new(Notify::new());
+        let worker = OutboxWorker::new(
+            store.clone(),
+            notifier,
+            nats,
+            OutboxWorkerConfig {
+                poll_interval: Duration::from_millis(config.outbox_poll_ms.max(10)),
+                backoff: Backoff {
+                    first: Duration::from_millis(config.outbox_retry_base_ms.max(1)),
+                    cap: Duration::from_secs(60),
+                },
+                ..OutboxWorkerConfig::default()
+            },
+            wake.clone(),
+        );
+        let auth = match config.jwt_secret.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(secret) => Authenticator::hs256(secret)?,
+            None => {
+                tracing::warn!("AUTH_DISABLED=true: every request is treated as an admin");
+                Authenticator::Disabled
+            }
+        };
+        let state = AppState {
+            orders: Arc::new(OrderService::new(store.clone(), checkout, wake)),
+            store: store.clone(),
+            auth: Arc::new(auth),
+            metrics: crate::telemetry::metrics_handle(),
+            body_limit: config.body_limit_bytes,
+        };
+        let router = http::router(
+            state,
+            &config.cors_origins(),
+            Duration::from_millis(config.request_timeout_ms),
+        );
+        let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+        Ok(Self { listener, router, worker, store, grace: Duration::from_secs(config.shutdown_grace_secs) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn store(&self) -> SharedStore {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish (up to the grace period) and stops the outbox worker.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tracing::info!(addr = %self.local_addr(), database = self.store.backend(), "order service listening");
+        let worker = tokio::spawn(self.worker.run(stop_rx.clone()));
+        let mut server_stop = stop_rx.clone();
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|stopped| *stopped).await;
+            })
+            .into_future();
+        let grace = self.grace;
+        let mut server = tokio::spawn(server);
+        tokio::select! {
+            result = &mut server => { result??; }
+            _ = shutdown => {
+                tracing::info!("shutdown requested: draining in-flight requests");
+                let _ = stop_tx.send(true);
+                if tokio::time::timeout(grace, &mut server).await.is_err() {
+                    tracing::warn!("in-flight requests did not finish within {grace:?}");
+                    server.abort();
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(1), worker).await;
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,124 @@
+//! Configuration from the environment (contracts §1), with a flag for every variable.
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+use std::time::Duration;
+
+/// Where the embedded database lives when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://order-service.db";
+
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Interface to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, env = "PORT", default_value_t = 3006)]
+    pub port: u16,
+    /// `sqlite://path` (created on first start) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+    /// Base URL of the Checkout Service.
+    #[arg(long, env = "CHECKOUT_SERVICE_URL", default_value = "http://localhost:3005")]
+    pub checkout_service_url: String,
+    /// Budget in milliseconds for one session lookup, retries included.
+    #[arg(long, env = "CHECKOUT_TIMEOUT_MS", default_value_t = 5000)]
+    pub checkout_timeout_ms: u64,
+    /// Connect timeout in milliseconds towards the Checkout Service.
+    #[arg(long, env = "CHECKOUT_CONNECT_TIMEOUT_MS", default_value_t = 1000)]
+    pub checkout_connect_timeout_ms: u64,
+    /// Base URL of the Notification service; unset: confirmations stay queued.
+    #[arg(long, env = "NOTIFICATION_SERVICE_URL")]
+    pub notification_service_url: Option<String>,
+    /// Timeout in milliseconds of one confirmation delivery attempt.
+    #[arg(long, env = "NOTIFICATION_TIMEOUT_MS", default_value_t = 5000)]
+    pub notification_timeout_ms: u64,
+    /// NATS server; when set, every outbox event is also published to JetStream.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+    /// How often the outbox worker looks for due events, in milliseconds.
+    #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 500)]
+    pub outbox_poll_ms: u64,
+    /// First retry delay of a failed confirmation, in milliseconds (doubles up to a minute).
+    #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 1000)]
+    pub outbox_retry_base_ms: u64,
+    /// HS256 secret of the bearer tokens.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Accept every request as an admin without a token (local development only).
+    #[arg(long, env = "AUTH_DISABLED", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub auth_disabled: bool,
+    /// Comma-separated origins allowed by CORS.
+    #[arg(long, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Longest a request may take before it is answered 503, in milliseconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 15000)]
+    pub request_timeout_ms: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 8)]
+    pub shutdown_grace_secs: u64,
+    /// `text` or `json` logs.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "JWT_SECRET is not set: set JWT_SECRET to the HS256 secret of your bearer tokens, \
+         or AUTH_DISABLED=true to run without authentication (development only)"
+    )]
+    MissingJwtSecret,
+}
+
+impl Config {
+    /// Refuses configurations the service must not start with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let secret = self.jwt_secret.as_deref().unwrap_or("").trim();
+        if secret.is_empty() && !self.auth_disabled {
+            return Err(ConfigError::MissingJwtSecret);
+        }
+        Ok(())
+    }
+
+    pub fn checkout_timeout(&self) -> Duration {
+        Duration::from_millis(self.checkout_timeout_ms)
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Defaults for everything, as if no environment variable were set; for tests and tools.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = <Only as clap::Parser>::parse_from(["order-service"]).config;
+        // Environment values would leak into tests; put back the documented defaults.
+        config.host = "127.0.0.1".into();
+        config.port = 0;
+        config.database_url = DEFAULT_DATABASE_URL.into();
+        config.notification_service_url = None;
+        config.nats_url = None;
+        config.jwt_secret = None;
+        config.auth_disabled = false;
+        config.cors_origins = None;
+        config
+    }
+}

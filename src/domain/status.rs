@@ -1,0 +1,124 @@
+//! The order lifecycle: statuses and the one table of allowed transitions.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use utoipa::ToSchema;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+/// Who may perform a transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    AdminOnly,
+    OwnerOrAdmin,
+}
+
+/// The only allowed moves. Every status change in the service goes through this table.
+const TRANSITIONS: &[(OrderStatus, OrderStatus, Permission)] = &[
+    (OrderStatus::Pending, OrderStatus::Confirmed, Permission::AdminOnly),
+    (OrderStatus::Confirmed, OrderStatus::Shipped, Permission::AdminOnly),
+    (OrderStatus::Shipped, OrderStatus::Delivered, Permission::AdminOnly),
+    (OrderStatus::Pending, OrderStatus::Cancelled, Permission::OwnerOrAdmin),
+    (OrderStatus::Confirmed, OrderStatus::Cancelled, Permission::OwnerOrAdmin),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an order cannot move from {from} to {to}")]
+pub struct TransitionError {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown order status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        OrderStatus::Pending,
+        OrderStatus::Confirmed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::Confirmed => "CONFIRMED",
+            OrderStatus::Shipped => "SHIPPED",
+            OrderStatus::Delivered => "DELIVERED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// The permission a move needs, or the reason it is not allowed at all.
+    pub fn transition_to(self, to: OrderStatus) -> Result<Permission, TransitionError> {
+        TRANSITIONS
+            .iter()
+            .find(|(f, t, _)| *f == self && *t == to)
+            .map(|(_, _, permission)| *permission)
+            .ok_or(TransitionError { from: self, to })
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let upper = s.trim().to_ascii_uppercase();
+        OrderStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == upper)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::*;
+    use super::*;
+
+    #[test]
+    fn every_pair_is_allowed_exactly_as_the_contract_table_says() {
+        let allowed = [
+            (Pending, Confirmed),
+            (Confirmed, Shipped),
+            (Shipped, Delivered),
+            (Pending, Cancelled),
+            (Confirmed, Cancelled),
+        ];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.transition_to(to).is_ok(), expected, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_cancel_is_open_to_owners() {
+        assert_eq!(Pending.transition_to(Cancelled), Ok(Permission::OwnerOrAdmin));
+        assert_eq!(Pending.transition_to(Confirmed), Ok(Permission::AdminOnly));
+    }
+
+    #[test]
+    fn parses_any_case() {
+        assert_eq!("shipped".parse::<OrderStatus>(), Ok(Shipped));
+        assert!("LOST".parse::<OrderStatus>().is_err());
+    }
+}

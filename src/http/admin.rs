@@ -1,0 +1,67 @@
+//! `/api/v1/admin/outbox`: operators see failed or stuck events and send them again.
+
+use super::auth::Caller;
+use super::error::{ApiError, Problem};
+use super::state::AppState;
+use crate::domain::EventId;
+use crate::outbox::{OutboxRecord, OutboxStatus};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use std::str::FromStr;
+use utoipa::IntoParams;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OutboxParams {
+    /// PENDING, FAILED or DELIVERED (default FAILED).
+    status: Option<String>,
+    /// 1–500, default 100.
+    limit: Option<u32>,
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.0.is_admin { Ok(()) } else { Err(ApiError::forbidden("only an admin may manage the outbox")) }
+}
+
+/// Outbox events by status, oldest first.
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "admin", params(OutboxParams),
+    responses((status = 200, body = Vec<OutboxRecord>), (status = 403, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<OutboxParams>,
+) -> Result<Json<Vec<OutboxRecord>>, ApiError> {
+    require_admin(&caller)?;
+    let status = match params.status.as_deref() {
+        None => OutboxStatus::Failed,
+        Some(raw) => OutboxStatus::parse(raw)
+            .ok_or_else(|| ApiError::validation("status must be PENDING, FAILED or DELIVERED"))?,
+    };
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::validation("limit must be from 1 to 500"));
+    }
+    Ok(Json(state.store.list_outbox(status, limit).await?))
+}
+
+/// Puts a failed or stuck event back in the queue, due now.
+#[utoipa::path(post, path = "/api/v1/admin/outbox/{id}/retry", tag = "admin",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 200, body = OutboxRecord), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn retry_outbox_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OutboxRecord>, ApiError> {
+    require_admin(&caller)?;
+    let id = EventId::from_str(&id).map_err(|_| ApiError::validation("the event id must be a UUID"))?;
+    let record = state.store.requeue_outbox(id).await.map_err(|e| match e {
+        crate::storage::StoreError::NotFound => ApiError::not_found("no undelivered event with this id"),
+        other => other.into(),
+    })?;
+    tracing::info!(event_id = %id, admin = %caller.0.user_id, "outbox event requeued");
+    Ok(Json(record))
+}

@@ -1,0 +1,42 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Order Service", description = "Turns completed checkout sessions into orders and confirms them to the customer."),
+    paths(
+        super::orders::create_order_from_checkout,
+        super::orders::list_orders,
+        super::orders::get_order,
+        super::orders::cancel_order,
+        super::orders::change_order_status,
+        super::orders::order_events,
+        super::admin::list_outbox,
+        super::admin::retry_outbox_event,
+        super::health::health,
+        super::health::ready,
+        super::metrics::metrics,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "orders"), (name = "admin"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The document as pretty JSON, as committed in `openapi.json`.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes")
+}

@@ -1,0 +1,16 @@
+//! What every handler can reach.
+
+use super::auth::Authenticator;
+use crate::orders::OrderService;
+use crate::storage::SharedStore;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub orders: Arc<OrderService>,
+    pub store: SharedStore,
+    pub auth: Arc<Authenticator>,
+    pub metrics: PrometheusHandle,
+    pub body_limit: usize,
+}

@@ -1,0 +1,12 @@
+//! Order Service: turns a completed checkout session into an order, stores it, and
+//! confirms it to the customer through a transactional outbox.
+
+pub mod app;
+pub mod checkout;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod orders;
+pub mod outbox;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,53 @@
+//! `order-service`: serve the API (default), apply migrations, or run the demo.
+
+use clap::{Parser, Subcommand};
+use order_service::app::{App, shutdown_signal};
+use order_service::config::Config;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "order-service", version, about = "Turns completed checkout sessions into orders")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply the embedded database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    order_service::telemetry::install_crypto_provider();
+    let cli = Cli::parse();
+    order_service::telemetry::init_tracing(&cli.config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => migrate(&cli.config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("order-service: {e:#}");
+            tracing::error!(error = %format!("{e:#}"), "order-service stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    app.run_until(shutdown_signal()).await
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    order_service::storage::connect(&config.database_url, 1).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}

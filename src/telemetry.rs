@@ -1,0 +1,79 @@
+//! Logs, metrics and process-wide crypto setup.
+
+use crate::outbox::OutboxStats;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use tracing_subscriber::EnvFilter;
+
+/// Structured logs to stdout; `json` for machines, anything else for humans.
+pub fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = if format.eq_ignore_ascii_case("json") {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Both `ring` (sqlx, NATS) and reqwest use rustls; one process-wide provider avoids panics.
+pub fn install_crypto_provider() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app in a process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .expect("valid buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            describe_metrics();
+            handle
+        })
+        .clone()
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("http_requests_total", "HTTP requests by method, route and status");
+    describe_histogram!("http_request_duration_seconds", "HTTP request latency");
+    describe_counter!("orders_created_total", "Orders created from checkout sessions");
+    describe_counter!("order_status_transitions_total", "Order status changes by from/to");
+    describe_histogram!("checkout_request_duration_seconds", "Checkout Service lookup latency");
+    describe_counter!("checkout_request_failures_total", "Checkout lookups failed, by kind");
+    describe_gauge!("outbox_backlog", "Outbox events waiting for delivery");
+    describe_gauge!("outbox_failed", "Outbox events parked as failed");
+    describe_gauge!("outbox_oldest_pending_age_seconds", "Age of the oldest undelivered event");
+    describe_counter!("outbox_deliveries_total", "Outbox delivery attempts by result");
+    describe_gauge!("db_pool_connections", "Database pool connections by state");
+}
+
+pub fn record_outbox_stats(stats: &OutboxStats) {
+    metrics::gauge!("outbox_backlog").set(stats.pending as f64);
+    metrics::gauge!("outbox_failed").set(stats.failed as f64);
+    let age = stats
+        .oldest_pending_at
+        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    metrics::gauge!("outbox_oldest_pending_age_seconds").set(age);
+}
+
+pub fn record_pool_usage((in_use, idle, max): (u32, u32, u32)) {
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(in_use));
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
+    metrics::gauge!("db_pool_connections", "state" => "max").set(f64::from(max));
+}
