@@ -60,7 +60,11 @@ impl App {
             },
             wake.clone(),
         );
-        let auth = match config.jwt_secret.as_deref().filter(|s| !s.trim().is_empty()) {
+        let auth = match config
+            .jwt_secret
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
             Some(secret) => Authenticator::hs256(secret)?,
             None => {
                 tracing::warn!("AUTH_DISABLED=true: every request is treated as an admin");
@@ -80,11 +84,19 @@ impl App {
             Duration::from_millis(config.request_timeout_ms),
         );
         let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
-        Ok(Self { listener, router, worker, store, grace: Duration::from_secs(config.shutdown_grace_secs) })
+        Ok(Self {
+            listener,
+            router,
+            worker,
+            store,
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn store(&self) -> SharedStore {
@@ -93,7 +105,10 @@ impl App {
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
     /// finish (up to the grace period) and stops the outbox worker.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(addr = %self.local_addr(), database = self.store.backend(), "order service listening");
         let worker = tokio::spawn(self.worker.run(stop_rx.clone()));

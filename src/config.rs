@@ -22,7 +22,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
     /// Base URL of the Checkout Service.
-    #[arg(long, env = "CHECKOUT_SERVICE_URL", default_value = "http://localhost:3005")]
+    #[arg(
+        long,
+        env = "CHECKOUT_SERVICE_URL",
+        default_value = "http://localhost:3005"
+    )]
     pub checkout_service_url: String,
     /// Budget in milliseconds for one session lookup, retries included.
     #[arg(long, env = "CHECKOUT_TIMEOUT_MS", default_value_t = 5000)]

@@ -6,7 +6,11 @@ use order_service::config::Config;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "order-service", version, about = "Turns completed checkout sessions into orders")]
+#[command(
+    name = "order-service",
+    version,
+    about = "Turns completed checkout sessions into orders"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

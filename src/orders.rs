@@ -55,7 +55,11 @@ pub struct OrderService {
 
 impl OrderService {
     pub fn new(store: SharedStore, checkout: CheckoutClient, outbox_wake: Arc<Notify>) -> Self {
-        Self { store, checkout, outbox_wake }
+        Self {
+            store,
+            checkout,
+            outbox_wake,
+        }
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -92,7 +96,11 @@ impl OrderService {
     }
 
     pub async fn get_order(&self, actor: &Actor, id: OrderId) -> Result<Order, OrderError> {
-        let order = self.store.order_by_id(id).await?.ok_or(OrderError::NotFound)?;
+        let order = self
+            .store
+            .order_by_id(id)
+            .await?
+            .ok_or(OrderError::NotFound)?;
         visible_to(actor, order)
     }
 
@@ -104,8 +112,17 @@ impl OrderService {
         before: Option<i64>,
         limit: u32,
     ) -> Result<OrderListing, OrderError> {
-        let user_id = if actor.is_admin { user_filter } else { Some(actor.user_id.clone()) };
-        let filter = OrderFilter { user_id, status, before, limit: limit + 1 };
+        let user_id = if actor.is_admin {
+            user_filter
+        } else {
+            Some(actor.user_id.clone())
+        };
+        let filter = OrderFilter {
+            user_id,
+            status,
+            before,
+            limit: limit + 1,
+        };
         let mut page = self.store.list_orders(&filter).await?.orders;
         let next = if page.len() > limit as usize {
             page.truncate(limit as usize);
@@ -113,7 +130,10 @@ impl OrderService {
         } else {
             None
         };
-        Ok(OrderListing { orders: page.into_iter().map(|(_, o)| o).collect(), next })
+        Ok(OrderListing {
+            orders: page.into_iter().map(|(_, o)| o).collect(),
+            next,
+        })
     }
 
     pub async fn history(&self, actor: &Actor, id: OrderId) -> Result<Vec<OrderEvent>, OrderError> {
@@ -134,7 +154,10 @@ impl OrderService {
         for _ in 0..8 {
             let mut order = self.get_order(actor, id).await?;
             if let Some(expected) = if_match.filter(|v| *v != order.version) {
-                return Err(OrderError::VersionMismatch { expected, current: order.version });
+                return Err(OrderError::VersionMismatch {
+                    expected,
+                    current: order.version,
+                });
             }
             let from = order.status;
             let permission = from.transition_to(change.to)?;
@@ -158,7 +181,10 @@ impl OrderService {
                 Err(StoreError::Conflict) if if_match.is_none() => continue,
                 Err(StoreError::Conflict) => {
                     let current = previous_version + 1;
-                    return Err(OrderError::VersionMismatch { expected: previous_version, current });
+                    return Err(OrderError::VersionMismatch {
+                        expected: previous_version,
+                        current,
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -169,10 +195,18 @@ impl OrderService {
 
 /// Another user's order is reported as missing so ids do not leak.
 fn visible_to(actor: &Actor, order: Order) -> Result<Order, OrderError> {
-    if actor.may_access(&order.user_id) { Ok(order) } else { Err(OrderError::NotFound) }
+    if actor.may_access(&order.user_id) {
+        Ok(order)
+    } else {
+        Err(OrderError::NotFound)
+    }
 }
 
 /// A repeated create from another user is refused like a foreign session.
 fn owned_by(actor: &Actor, order: Order) -> Result<Order, OrderError> {
-    if actor.may_access(&order.user_id) { Ok(order) } else { Err(OrderError::SessionOfAnotherUser) }
+    if actor.may_access(&order.user_id) {
+        Ok(order)
+    } else {
+        Err(OrderError::SessionOfAnotherUser)
+    }
 }

@@ -9,7 +9,9 @@ use tracing_subscriber::EnvFilter;
 pub fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = if format.eq_ignore_ascii_case("json") {
         builder.json().flatten_event(true).try_init()
     } else {
@@ -31,7 +33,8 @@ pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ];
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
@@ -49,16 +52,37 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 fn describe_metrics() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("http_requests_total", "HTTP requests by method, route and status");
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, route and status"
+    );
     describe_histogram!("http_request_duration_seconds", "HTTP request latency");
-    describe_counter!("orders_created_total", "Orders created from checkout sessions");
-    describe_counter!("order_status_transitions_total", "Order status changes by from/to");
-    describe_histogram!("checkout_request_duration_seconds", "Checkout Service lookup latency");
-    describe_counter!("checkout_request_failures_total", "Checkout lookups failed, by kind");
+    describe_counter!(
+        "orders_created_total",
+        "Orders created from checkout sessions"
+    );
+    describe_counter!(
+        "order_status_transitions_total",
+        "Order status changes by from/to"
+    );
+    describe_histogram!(
+        "checkout_request_duration_seconds",
+        "Checkout Service lookup latency"
+    );
+    describe_counter!(
+        "checkout_request_failures_total",
+        "Checkout lookups failed, by kind"
+    );
     describe_gauge!("outbox_backlog", "Outbox events waiting for delivery");
     describe_gauge!("outbox_failed", "Outbox events parked as failed");
-    describe_gauge!("outbox_oldest_pending_age_seconds", "Age of the oldest undelivered event");
-    describe_counter!("outbox_deliveries_total", "Outbox delivery attempts by result");
+    describe_gauge!(
+        "outbox_oldest_pending_age_seconds",
+        "Age of the oldest undelivered event"
+    );
+    describe_counter!(
+        "outbox_deliveries_total",
+        "Outbox delivery attempts by result"
+    );
     describe_gauge!("db_pool_connections", "Database pool connections by state");
 }
 

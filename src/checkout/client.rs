@@ -159,7 +159,10 @@ impl CheckoutClient {
             _ => {}
         }
         let limit = self.config.max_body_bytes;
-        if response.content_length().is_some_and(|len| len as usize > limit) {
+        if response
+            .content_length()
+            .is_some_and(|len| len as usize > limit)
+        {
             return Err(CheckoutError::TooLarge(limit));
         }
         let mut body = Vec::with_capacity(4096);

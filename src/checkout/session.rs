@@ -113,26 +113,45 @@ impl CheckoutSession {
         let got = wire.id.as_deref().and_then(loose_text).unwrap_or_default();
         match CheckoutSessionId::from_str(&got) {
             Ok(id) if id == asked => Ok(Self { id, wire }),
-            _ => Err(SessionParseError::WrongSession { asked: asked.to_string(), got }),
+            _ => Err(SessionParseError::WrongSession {
+                asked: asked.to_string(),
+                got,
+            }),
         }
     }
 
     /// The owner named by the session, if it names one.
     pub fn user_id(&self) -> Option<UserId> {
-        self.wire.user_id.as_deref().and_then(loose_text).and_then(|u| UserId::parse(&u))
+        self.wire
+            .user_id
+            .as_deref()
+            .and_then(loose_text)
+            .and_then(|u| UserId::parse(&u))
     }
 
     /// Applies the contract's rules: COMPLETED, at least one item, usable data, totals that add up.
     pub fn into_draft(self) -> Result<OrderDraft, SessionRejection> {
         let wire = self.wire;
-        let status = wire.status.as_deref().unwrap_or("").trim().to_ascii_uppercase();
+        let status = wire
+            .status
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_uppercase();
         if status != "COMPLETED" {
-            let shown = if status.is_empty() { "without status".to_owned() } else { status };
+            let shown = if status.is_empty() {
+                "without status".to_owned()
+            } else {
+                status
+            };
             return Err(SessionRejection::NotCompleted(shown));
         }
         let (raw_items, stated_subtotal) = match wire.cart_snapshot {
             Some(cart) if cart.items.is_some() => (cart.items.unwrap_or_default(), cart.subtotal),
-            Some(cart) => (wire.items.unwrap_or_default(), cart.subtotal.or(wire.subtotal)),
+            Some(cart) => (
+                wire.items.unwrap_or_default(),
+                cart.subtotal.or(wire.subtotal),
+            ),
             None => (wire.items.unwrap_or_default(), wire.subtotal),
         };
         if raw_items.is_empty() {
@@ -150,15 +169,16 @@ impl CheckoutSession {
             .enumerate()
             .map(|(i, item)| parse_item(item).map_err(|e| invalid(format!("item {i}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
-        let amount = |name: &str, raw: Option<Box<RawValue>>| -> Result<Option<Money>, SessionRejection> {
-            match raw {
-                None => Ok(None),
-                Some(raw) if raw.get() == "null" => Ok(None),
-                Some(raw) => Money::parse_json(raw.get())
-                    .map(Some)
-                    .map_err(|e| invalid(format!("{name}: {e}"))),
-            }
-        };
+        let amount =
+            |name: &str, raw: Option<Box<RawValue>>| -> Result<Option<Money>, SessionRejection> {
+                match raw {
+                    None => Ok(None),
+                    Some(raw) if raw.get() == "null" => Ok(None),
+                    Some(raw) => Money::parse_json(raw.get())
+                        .map(Some)
+                        .map_err(|e| invalid(format!("{name}: {e}"))),
+                }
+            };
         let shipping = amount("shippingAmount", wire.shipping_amount)?.unwrap_or_default();
         let tax = amount("taxAmount", wire.tax_amount)?.unwrap_or_default();
         let discount = amount("discountAmount", wire.discount_amount)?.unwrap_or_default();
@@ -174,9 +194,15 @@ impl CheckoutSession {
             None => shipping_address.clone(),
             Some(a) => to_address(a).map_err(|e| invalid(format!("billingAddress: {e}")))?,
         };
-        let currency = wire.currency.unwrap_or_else(|| "USD".to_owned()).trim().to_ascii_uppercase();
+        let currency = wire
+            .currency
+            .unwrap_or_else(|| "USD".to_owned())
+            .trim()
+            .to_ascii_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(invalid(format!("currency `{currency}` is not an ISO 4217 code")));
+            return Err(invalid(format!(
+                "currency `{currency}` is not an ISO 4217 code"
+            )));
         }
         Ok(OrderDraft {
             user_id,
@@ -210,13 +236,24 @@ fn parse_item(item: WireItem) -> Result<NewOrderItem, String> {
         .and_then(|q| u64::try_from(q).ok())
         .and_then(Quantity::new)
         .ok_or("quantity must be a whole number of at least 1")?;
-    Ok(NewOrderItem { product_id, name: item.name.filter(|n| !n.trim().is_empty()), price, quantity })
+    Ok(NewOrderItem {
+        product_id,
+        name: item.name.filter(|n| !n.trim().is_empty()),
+        price,
+        quantity,
+    })
 }
 
 fn to_address(a: WireAddress) -> Result<Address, String> {
     let f = |v: Option<String>| v.unwrap_or_default();
-    Address::new(&f(a.street), &f(a.city), &f(a.state), &f(a.country), &f(a.postal_code))
-        .map_err(|e| e.to_string())
+    Address::new(
+        &f(a.street),
+        &f(a.city),
+        &f(a.state),
+        &f(a.country),
+        &f(a.postal_code),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -242,7 +279,9 @@ mod tests {
 
     fn draft(value: serde_json::Value) -> Result<OrderDraft, SessionRejection> {
         let body = serde_json::to_vec(&value).unwrap();
-        CheckoutSession::parse(&body, ID.parse().unwrap()).unwrap().into_draft()
+        CheckoutSession::parse(&body, ID.parse().unwrap())
+            .unwrap()
+            .into_draft()
     }
 
     #[test]
@@ -280,16 +319,26 @@ mod tests {
     fn rejections() {
         let mut v = contract_example();
         v["status"] = json!("PENDING");
-        assert_eq!(draft(v).unwrap_err(), SessionRejection::NotCompleted("PENDING".into()));
+        assert_eq!(
+            draft(v).unwrap_err(),
+            SessionRejection::NotCompleted("PENDING".into())
+        );
 
         let mut v = contract_example();
         v["cartSnapshot"]["items"] = json!([]);
         assert_eq!(draft(v).unwrap_err(), SessionRejection::Empty);
 
-        for (path, bad) in [("quantity", json!(0)), ("quantity", json!(1.5)), ("price", json!(-1))] {
+        for (path, bad) in [
+            ("quantity", json!(0)),
+            ("quantity", json!(1.5)),
+            ("price", json!(-1)),
+        ] {
             let mut v = contract_example();
             v["cartSnapshot"]["items"][0][path] = bad;
-            assert!(matches!(draft(v), Err(SessionRejection::Invalid(_))), "{path}");
+            assert!(
+                matches!(draft(v), Err(SessionRejection::Invalid(_))),
+                "{path}"
+            );
         }
 
         let mut v = contract_example();

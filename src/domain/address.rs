@@ -52,7 +52,13 @@ mod tests {
     #[test]
     fn street_city_and_country_are_required() {
         assert!(Address::new("1 Main", "Town", "", "US", "").is_ok());
-        assert_eq!(Address::new(" ", "Town", "CA", "US", "1").unwrap_err().0, "street");
-        assert_eq!(Address::new("1 Main", "Town", "CA", "", "1").unwrap_err().0, "country");
+        assert_eq!(
+            Address::new(" ", "Town", "CA", "US", "1").unwrap_err().0,
+            "street"
+        );
+        assert_eq!(
+            Address::new("1 Main", "Town", "CA", "", "1").unwrap_err().0,
+            "country"
+        );
     }
 }

@@ -11,6 +11,7 @@ pub use address::Address;
 pub use ids::{CheckoutSessionId, EventId, OrderId, OrderItemId, UserId};
 pub use money::{Money, MoneyError};
 pub use order::{
-    Actor, NewOrderItem, Order, OrderDraft, OrderEvent, OrderItem, OrderTotals, Quantity, StatusChange,
+    Actor, NewOrderItem, Order, OrderDraft, OrderEvent, OrderItem, OrderTotals, Quantity,
+    StatusChange,
 };
 pub use status::{OrderStatus, Permission, TransitionError};

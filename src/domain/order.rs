@@ -84,7 +84,10 @@ impl OrderTotals {
         });
         let subtotal = subtotal.ok_or(TotalsError::Overflow)?;
         if let Some(stated) = stated_subtotal.filter(|s| *s != subtotal) {
-            return Err(TotalsError::SubtotalMismatch { stated, computed: subtotal });
+            return Err(TotalsError::SubtotalMismatch {
+                stated,
+                computed: subtotal,
+            });
         }
         let before_discount = subtotal
             .checked_add(shipping)
@@ -94,9 +97,18 @@ impl OrderTotals {
             .checked_sub(discount)
             .ok_or(TotalsError::NegativeTotal)?;
         if let Some(stated) = stated_total.filter(|s| *s != total) {
-            return Err(TotalsError::Mismatch { stated, computed: total });
+            return Err(TotalsError::Mismatch {
+                stated,
+                computed: total,
+            });
         }
-        Ok(Self { subtotal, shipping, tax, discount, total })
+        Ok(Self {
+            subtotal,
+            shipping,
+            tax,
+            discount,
+            total,
+        })
     }
 }
 

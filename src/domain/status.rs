@@ -24,11 +24,31 @@ pub enum Permission {
 
 /// The only allowed moves. Every status change in the service goes through this table.
 const TRANSITIONS: &[(OrderStatus, OrderStatus, Permission)] = &[
-    (OrderStatus::Pending, OrderStatus::Confirmed, Permission::AdminOnly),
-    (OrderStatus::Confirmed, OrderStatus::Shipped, Permission::AdminOnly),
-    (OrderStatus::Shipped, OrderStatus::Delivered, Permission::AdminOnly),
-    (OrderStatus::Pending, OrderStatus::Cancelled, Permission::OwnerOrAdmin),
-    (OrderStatus::Confirmed, OrderStatus::Cancelled, Permission::OwnerOrAdmin),
+    (
+        OrderStatus::Pending,
+        OrderStatus::Confirmed,
+        Permission::AdminOnly,
+    ),
+    (
+        OrderStatus::Confirmed,
+        OrderStatus::Shipped,
+        Permission::AdminOnly,
+    ),
+    (
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        Permission::AdminOnly,
+    ),
+    (
+        OrderStatus::Pending,
+        OrderStatus::Cancelled,
+        Permission::OwnerOrAdmin,
+    ),
+    (
+        OrderStatus::Confirmed,
+        OrderStatus::Cancelled,
+        Permission::OwnerOrAdmin,
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,7 +132,10 @@ mod tests {
 
     #[test]
     fn only_cancel_is_open_to_owners() {
-        assert_eq!(Pending.transition_to(Cancelled), Ok(Permission::OwnerOrAdmin));
+        assert_eq!(
+            Pending.transition_to(Cancelled),
+            Ok(Permission::OwnerOrAdmin)
+        );
         assert_eq!(Pending.transition_to(Confirmed), Ok(Permission::AdminOnly));
     }
 

@@ -21,7 +21,11 @@ pub struct OutboxParams {
 }
 
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.0.is_admin { Ok(()) } else { Err(ApiError::forbidden("only an admin may manage the outbox")) }
+    if caller.0.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only an admin may manage the outbox"))
+    }
 }
 
 /// Outbox events by status, oldest first.
@@ -57,9 +61,12 @@ pub async fn retry_outbox_event(
     Path(id): Path<String>,
 ) -> Result<Json<OutboxRecord>, ApiError> {
     require_admin(&caller)?;
-    let id = EventId::from_str(&id).map_err(|_| ApiError::validation("the event id must be a UUID"))?;
+    let id =
+        EventId::from_str(&id).map_err(|_| ApiError::validation("the event id must be a UUID"))?;
     let record = state.store.requeue_outbox(id).await.map_err(|e| match e {
-        crate::storage::StoreError::NotFound => ApiError::not_found("no undelivered event with this id"),
+        crate::storage::StoreError::NotFound => {
+            ApiError::not_found("no undelivered event with this id")
+        }
         other => other.into(),
     })?;
     tracing::info!(event_id = %id, admin = %caller.0.user_id, "outbox event requeued");

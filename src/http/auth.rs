@@ -19,7 +19,10 @@ pub struct Claims {
 }
 
 pub enum Authenticator {
-    Jwt { key: DecodingKey, validation: Validation },
+    Jwt {
+        key: DecodingKey,
+        validation: Validation,
+    },
     /// `AUTH_DISABLED=true`: everyone is an admin named by `X-User-Id` (default `anonymous`).
     Disabled,
 }
@@ -29,7 +32,10 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 5;
-        Ok(Self::Jwt { key: DecodingKey::from_secret(secret.as_bytes())?, validation })
+        Ok(Self::Jwt {
+            key: DecodingKey::from_secret(secret.as_bytes())?,
+            validation,
+        })
     }
 
     pub fn authenticate(&self, parts: &Parts) -> Result<Actor, ApiError> {
@@ -42,7 +48,10 @@ impl Authenticator {
                     .and_then(|v| v.to_str().ok())
                     .and_then(UserId::parse)
                     .unwrap_or_else(|| UserId::parse("anonymous").expect("valid"));
-                return Ok(Actor { user_id: user, is_admin: true });
+                return Ok(Actor {
+                    user_id: user,
+                    is_admin: true,
+                });
             }
         };
         let header = parts
@@ -52,7 +61,10 @@ impl Authenticator {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
@@ -60,7 +72,9 @@ impl Authenticator {
             .map_err(|e| {
                 let detail = match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => "the token signature is invalid",
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                        "the token signature is invalid"
+                    }
                     _ => "the token is malformed or invalid",
                 };
                 ApiError::unauthorized(detail)
@@ -79,7 +93,10 @@ pub struct Caller(pub Actor);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         state.auth.authenticate(parts).map(Caller)
     }
 }

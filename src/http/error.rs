@@ -29,16 +29,36 @@ pub struct Problem {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, title, detail: detail.into() }
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+        }
     }
 
     pub fn validation(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Invalid request",
+            detail,
+        )
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Authentication required", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "Authentication required",
+            detail,
+        )
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -108,22 +128,37 @@ impl From<OrderError> for ApiError {
             }
             OrderError::Rejected(rejection) => {
                 let (code, title) = match &rejection {
-                    SessionRejection::NotCompleted(_) => {
-                        ("CHECKOUT_SESSION_NOT_COMPLETED", "Checkout session not completed")
+                    SessionRejection::NotCompleted(_) => (
+                        "CHECKOUT_SESSION_NOT_COMPLETED",
+                        "Checkout session not completed",
+                    ),
+                    SessionRejection::Empty => {
+                        ("CHECKOUT_SESSION_EMPTY", "Checkout session has no items")
                     }
-                    SessionRejection::Empty => ("CHECKOUT_SESSION_EMPTY", "Checkout session has no items"),
-                    SessionRejection::Invalid(_) => ("CHECKOUT_SESSION_INVALID", "Checkout session unusable"),
+                    SessionRejection::Invalid(_) => {
+                        ("CHECKOUT_SESSION_INVALID", "Checkout session unusable")
+                    }
                 };
                 ApiError::new(S::BAD_REQUEST, code, title, rejection.to_string())
             }
             OrderError::SessionOfAnotherUser => {
                 ApiError::forbidden("the checkout session belongs to another user")
             }
-            OrderError::NotFound => ApiError::new(S::NOT_FOUND, "ORDER_NOT_FOUND", "Order not found", "no such order"),
-            OrderError::Forbidden(what) => ApiError::forbidden(format!("you are not allowed to {what}")),
-            OrderError::Transition(t) => {
-                ApiError::new(S::CONFLICT, "INVALID_STATUS_TRANSITION", "Invalid status transition", t.to_string())
+            OrderError::NotFound => ApiError::new(
+                S::NOT_FOUND,
+                "ORDER_NOT_FOUND",
+                "Order not found",
+                "no such order",
+            ),
+            OrderError::Forbidden(what) => {
+                ApiError::forbidden(format!("you are not allowed to {what}"))
             }
+            OrderError::Transition(t) => ApiError::new(
+                S::CONFLICT,
+                "INVALID_STATUS_TRANSITION",
+                "Invalid status transition",
+                t.to_string(),
+            ),
             OrderError::VersionMismatch { expected, current } => ApiError::new(
                 S::PRECONDITION_FAILED,
                 "VERSION_MISMATCH",
@@ -138,7 +173,10 @@ impl From<OrderError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem {
-            kind: format!("/problems/{}", self.code.to_ascii_lowercase().replace('_', "-")),
+            kind: format!(
+                "/problems/{}",
+                self.code.to_ascii_lowercase().replace('_', "-")
+            ),
             title: self.title,
             status: self.status.as_u16(),
             detail: self.detail,

@@ -45,7 +45,8 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::validation(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::validation(format!("invalid JSON body: {e}")))
 }
 
 /// The request id set (or generated) by the request-id layer.

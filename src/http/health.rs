@@ -19,11 +19,20 @@ pub async fn health() -> Json<Value> {
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let backend = state.store.backend();
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ready", "database": backend}))),
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "database": backend})),
+        ),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database error");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": backend})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "database": backend})),
+            )
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "timeout", "database": backend}))),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "timeout", "database": backend})),
+        ),
     }
 }

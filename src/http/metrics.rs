@@ -18,7 +18,8 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -27,7 +28,10 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     crate::telemetry::record_pool_usage(state.store.pool_usage());
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.metrics.render(),
     )
 }

@@ -31,14 +31,23 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState, cors_origins: &[String], request_timeout: Duration) -> Router {
     let api = Router::new()
-        .route("/api/v1/orders/checkout", post(orders::create_order_from_checkout))
+        .route(
+            "/api/v1/orders/checkout",
+            post(orders::create_order_from_checkout),
+        )
         .route("/api/v1/orders", get(orders::list_orders))
         .route("/api/v1/orders/{id}", get(orders::get_order))
         .route("/api/v1/orders/{id}/cancel", post(orders::cancel_order))
-        .route("/api/v1/orders/{id}/status", post(orders::change_order_status))
+        .route(
+            "/api/v1/orders/{id}/status",
+            post(orders::change_order_status),
+        )
         .route("/api/v1/orders/{id}/events", get(orders::order_events))
         .route("/api/v1/admin/outbox", get(admin::list_outbox))
-        .route("/api/v1/admin/outbox/{id}/retry", post(admin::retry_outbox_event))
+        .route(
+            "/api/v1/admin/outbox/{id}/retry",
+            post(admin::retry_outbox_event),
+        )
         .route("/health", get(health::health))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
@@ -58,7 +67,10 @@ pub fn router(state: AppState, cors_origins: &[String], request_timeout: Duratio
 
     api.merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi::ApiDoc::openapi()))
         .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
         .layer(cors(cors_origins))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)

@@ -4,7 +4,9 @@ use super::auth::Caller;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, IfMatch, OptionalJson, RequestId};
 use super::state::AppState;
-use crate::domain::{CheckoutSessionId, Order, OrderEvent, OrderId, OrderStatus, StatusChange, UserId};
+use crate::domain::{
+    CheckoutSessionId, Order, OrderEvent, OrderId, OrderStatus, StatusChange, UserId,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -51,7 +53,11 @@ pub async fn create_order_from_checkout(
         .orders
         .create_order_from_checkout(&actor, session_id, request_id.as_deref())
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(order)))
 }
 
@@ -69,7 +75,9 @@ pub async fn get_order(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
-    Ok(Json(state.orders.get_order(&actor, parse_order_id(&id)?).await?))
+    Ok(Json(
+        state.orders.get_order(&actor, parse_order_id(&id)?).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -136,10 +144,18 @@ pub async fn list_orders(
         .map_err(|e| ApiError::validation(e.to_string()))?;
     let user_filter = match params.user_id.as_deref() {
         None => None,
-        Some(raw) => Some(UserId::parse(raw).ok_or_else(|| ApiError::validation("userId is blank"))?),
+        Some(raw) => {
+            Some(UserId::parse(raw).ok_or_else(|| ApiError::validation("userId is blank"))?)
+        }
     };
-    let listing = state.orders.list_orders(&actor, status, user_filter, before, limit).await?;
-    Ok(Json(OrderPageBody { items: listing.orders, next_cursor: listing.next.map(encode_cursor) }))
+    let listing = state
+        .orders
+        .list_orders(&actor, status, user_filter, before, limit)
+        .await?;
+    Ok(Json(OrderPageBody {
+        items: listing.orders,
+        next_cursor: listing.next.map(encode_cursor),
+    }))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -159,7 +175,9 @@ pub struct StatusRequest {
 
 fn clean_text(value: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
     match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > 500 => Err(ApiError::validation(format!("{name} is longer than 500 characters"))),
+        Some(v) if v.chars().count() > 500 => Err(ApiError::validation(format!(
+            "{name} is longer than 500 characters"
+        ))),
         other => Ok(other),
     }
 }
@@ -185,7 +203,12 @@ pub async fn cancel_order(
         reason: clean_text(body.reason, "reason")?,
         tracking_number: None,
     };
-    Ok(Json(state.orders.change_status(&actor, id, change, if_match).await?))
+    Ok(Json(
+        state
+            .orders
+            .change_status(&actor, id, change, if_match)
+            .await?,
+    ))
 }
 
 /// Moves an order along its lifecycle (admin only).
@@ -205,17 +228,25 @@ pub async fn change_order_status(
     ApiJson(body): ApiJson<StatusRequest>,
 ) -> Result<Json<Order>, ApiError> {
     let id = parse_order_id(&id)?;
-    let to = OrderStatus::from_str(&body.status).map_err(|e| ApiError::validation(e.to_string()))?;
+    let to =
+        OrderStatus::from_str(&body.status).map_err(|e| ApiError::validation(e.to_string()))?;
     if !actor.is_admin {
         // Owners cancel through /cancel; everything here is an admin operation.
-        return Err(ApiError::forbidden("only an admin may change an order's status"));
+        return Err(ApiError::forbidden(
+            "only an admin may change an order's status",
+        ));
     }
     let change = StatusChange {
         to,
         reason: clean_text(body.reason, "reason")?,
         tracking_number: clean_text(body.tracking_number, "trackingNumber")?,
     };
-    Ok(Json(state.orders.change_status(&actor, id, change, if_match).await?))
+    Ok(Json(
+        state
+            .orders
+            .change_status(&actor, id, change, if_match)
+            .await?,
+    ))
 }
 
 /// The order's history, oldest first, starting with its creation.
@@ -228,5 +259,7 @@ pub async fn order_events(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<OrderEvent>>, ApiError> {
-    Ok(Json(state.orders.history(&actor, parse_order_id(&id)?).await?))
+    Ok(Json(
+        state.orders.history(&actor, parse_order_id(&id)?).await?,
+    ))
 }

@@ -34,7 +34,10 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self { first: Duration::from_secs(1), cap: Duration::from_secs(60) }
+        Self {
+            first: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+        }
     }
 }
 
@@ -53,9 +56,15 @@ mod tests {
 
     #[test]
     fn classifies_statuses_as_the_contract_says() {
-        assert_eq!(DeliveryOutcome::from_status(202), DeliveryOutcome::Delivered);
+        assert_eq!(
+            DeliveryOutcome::from_status(202),
+            DeliveryOutcome::Delivered
+        );
         for retry in [500, 503, 408, 429] {
-            assert!(matches!(DeliveryOutcome::from_status(retry), DeliveryOutcome::Retry(_)));
+            assert!(matches!(
+                DeliveryOutcome::from_status(retry),
+                DeliveryOutcome::Retry(_)
+            ));
         }
         for permanent in [400, 404, 409, 422] {
             assert!(matches!(

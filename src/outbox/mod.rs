@@ -76,7 +76,12 @@ impl NewOutboxEvent {
             order,
         };
         let payload = serde_json::to_string(&envelope).expect("order serializes");
-        Self { id, event_type, order_id: order.id, payload }
+        Self {
+            id,
+            event_type,
+            order_id: order.id,
+            payload,
+        }
     }
 }
 

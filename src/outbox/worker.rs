@@ -48,11 +48,21 @@ impl OutboxWorker {
         wake: Arc<Notify>,
     ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Self { store, notifier, nats, config, wake, worker_id }
+        Self {
+            store,
+            notifier,
+            nats,
+            config,
+            wake,
+            worker_id,
+        }
     }
 
     fn sinks(&self) -> Sinks {
-        Sinks { webhook: self.notifier.is_some(), nats: self.nats.is_some() }
+        Sinks {
+            webhook: self.notifier.is_some(),
+            nats: self.nats.is_some(),
+        }
     }
 
     /// Runs until `shutdown` turns true; events in flight finish first.
@@ -73,13 +83,20 @@ impl OutboxWorker {
             if sinks.webhook || sinks.nats {
                 match self
                     .store
-                    .claim_outbox(&self.worker_id, self.config.lease, self.config.batch_size, sinks)
+                    .claim_outbox(
+                        &self.worker_id,
+                        self.config.lease,
+                        self.config.batch_size,
+                        sinks,
+                    )
                     .await
                 {
                     Ok(batch) => {
                         busy = batch.len() as u32 == self.config.batch_size;
                         futures::stream::iter(batch)
-                            .for_each_concurrent(self.config.concurrency, |event| self.deliver(event))
+                            .for_each_concurrent(self.config.concurrency, |event| {
+                                self.deliver(event)
+                            })
                             .await;
                     }
                     Err(e) => tracing::warn!(error = %e, "outbox claim failed"),
@@ -94,7 +111,10 @@ impl OutboxWorker {
                         && last_backlog_log.elapsed() >= Duration::from_secs(30)
                     {
                         last_backlog_log = Instant::now();
-                        tracing::info!(pending = stats.pending, "confirmations queued, waiting for NOTIFICATION_SERVICE_URL");
+                        tracing::info!(
+                            pending = stats.pending,
+                            "confirmations queued, waiting for NOTIFICATION_SERVICE_URL"
+                        );
                     }
                 }
             }
@@ -136,7 +156,9 @@ impl OutboxWorker {
                 metrics::counter!("outbox_deliveries_total", "result" => "retry").increment(1);
                 let next = crate::domain::order::now()
                     + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
-                self.store.reschedule_outbox(event.id, attempts, next, reason).await
+                self.store
+                    .reschedule_outbox(event.id, attempts, next, reason)
+                    .await
             }
             (DeliveryOutcome::Permanent(reason), _) => {
                 tracing::error!(event_id = %event.id, attempts, error = %reason, "outbox delivery refused, parked as failed");

@@ -124,8 +124,7 @@ pub trait OrderStore: Send + Sync + 'static {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
-    async fn park_outbox(&self, id: EventId, attempts: i32, error: &str)
-    -> Result<(), StoreError>;
+    async fn park_outbox(&self, id: EventId, attempts: i32, error: &str) -> Result<(), StoreError>;
     async fn list_outbox(
         &self,
         status: OutboxStatus,
@@ -142,7 +141,9 @@ pub type SharedStore = Arc<dyn OrderStore>;
 /// Connects to the database named by `url` and applies the embedded migrations.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SharedStore> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        ))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else {

@@ -32,7 +32,11 @@ impl PostgresStore {
     fn usage(&self) -> (u32, u32, u32) {
         let idle = self.pool.num_idle() as u32;
         let size = self.pool.size();
-        (size.saturating_sub(idle), idle, self.pool.options().get_max_connections())
+        (
+            size.saturating_sub(idle),
+            idle,
+            self.pool.options().get_max_connections(),
+        )
     }
 }
 

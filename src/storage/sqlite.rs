@@ -45,7 +45,10 @@ impl SqliteStore {
         let pools = [&self.writer, &self.reader];
         let idle: u32 = pools.iter().map(|p| p.num_idle() as u32).sum();
         let size: u32 = pools.iter().map(|p| p.size()).sum();
-        let max: u32 = pools.iter().map(|p| p.options().get_max_connections()).sum();
+        let max: u32 = pools
+            .iter()
+            .map(|p| p.options().get_max_connections())
+            .sum();
         (size.saturating_sub(idle), idle, max)
     }
 }
