@@ -52,6 +52,7 @@ impl App {
             nats,
             OutboxWorkerConfig {
                 poll_interval: Duration::from_millis(config.outbox_poll_ms.max(10)),
+                lease: Duration::from_secs(config.outbox_lease_secs.max(1)),
                 backoff: Backoff {
                     first: Duration::from_millis(config.outbox_retry_base_ms.max(1)),
                     cap: Duration::from_secs(60),

@@ -46,6 +46,9 @@ pub struct Config {
     /// How often the outbox worker looks for due events, in milliseconds.
     #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 500)]
     pub outbox_poll_ms: u64,
+    /// Seconds an instance holds a claimed outbox event before others may take it over.
+    #[arg(long, env = "OUTBOX_LEASE_SECS", default_value_t = 30)]
+    pub outbox_lease_secs: u64,
     /// First retry delay of a failed confirmation, in milliseconds (doubles up to a minute).
     #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 1000)]
     pub outbox_retry_base_ms: u64,
