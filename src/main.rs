@@ -24,6 +24,8 @@ enum Command {
     Serve,
     /// Apply the embedded database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document (the committed `openapi.json`) and exit.
+    Openapi,
 }
 
 #[tokio::main]
@@ -34,6 +36,10 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(&cli.config).await,
+        Command::Openapi => {
+            println!("{}", order_service::http::openapi::openapi_json());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
