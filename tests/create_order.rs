@@ -155,7 +155,8 @@ async fn every_error_row_has_its_code_and_stores_nothing(backend: Backend) {
     let (s, b) = app.create_order(user, &unknown).await;
     assert_problem(s, &b, 404, "CHECKOUT_SESSION_NOT_FOUND");
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, u16, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, u16, &str)> = vec![
         (
             "pending",
             Box::new(|v| v["status"] = json!("PENDING")),

@@ -19,7 +19,7 @@ impl Quantity {
     pub fn new(value: u64) -> Option<Self> {
         (1..=u64::from(Self::MAX))
             .contains(&value)
-            .then(|| Self(value as u32))
+            .then_some(Self(value as u32))
     }
 
     pub fn get(self) -> u32 {

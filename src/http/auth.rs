@@ -20,8 +20,8 @@ pub struct Claims {
 
 pub enum Authenticator {
     Jwt {
-        key: DecodingKey,
-        validation: Validation,
+        key: Box<DecodingKey>,
+        validation: Box<Validation>,
     },
     /// `AUTH_DISABLED=true`: everyone is an admin named by `X-User-Id` (default `anonymous`).
     Disabled,
@@ -33,8 +33,8 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 5;
         Ok(Self::Jwt {
-            key: DecodingKey::from_secret(secret.as_bytes())?,
-            validation,
+            key: Box::new(DecodingKey::from_secret(secret.as_bytes())?),
+            validation: Box::new(validation),
         })
     }
 

@@ -137,10 +137,10 @@ impl OutboxWorker {
                 self.record(self.store.mark_outbox_sink_done(event.id, false).await);
             }
         }
-        if outcome == DeliveryOutcome::Delivered {
-            if let (Some(notifier), None) = (&self.notifier, event.notified_at) {
-                outcome = notifier.send(&event).await;
-            }
+        if let (DeliveryOutcome::Delivered, Some(notifier), None) =
+            (&outcome, &self.notifier, event.notified_at)
+        {
+            outcome = notifier.send(&event).await;
         }
         let result = match (&outcome, &self.notifier) {
             (DeliveryOutcome::Delivered, Some(_)) => {
