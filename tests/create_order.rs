@@ -357,7 +357,47 @@ async fn a_restart_keeps_the_orders(backend: Backend) {
     assert_eq!((s, &again["id"]), (200, &order["id"]));
 }
 
+async fn checkout_5xx_is_retried_within_the_budget(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let session = session_json(&id, "user-1");
+    app.checkout.set(
+        &id,
+        Behavior::Flaky {
+            failures: 2,
+            status: 502,
+            session,
+        },
+    );
+    let (s, order) = app.create_order("user-1", &id).await;
+    assert_eq!(s, 201, "{order}");
+    assert_eq!(app.checkout.hits(), 3, "two retries, then success");
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let session = session_json(&id, "user-1");
+    app.checkout.set(
+        &id,
+        Behavior::Flaky {
+            failures: 10,
+            status: 503,
+            session,
+        },
+    );
+    let (s, b) = app.create_order("user-1", &id).await;
+    assert_problem(s, &b, 500, "CHECKOUT_SERVICE_UNAVAILABLE");
+    assert_eq!(app.checkout.hits(), 6, "at most two retries");
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut huge = session_json(&id, "user-1");
+    huge["padding"] = json!("x".repeat(2 * 1024 * 1024));
+    app.checkout.put(&id, huge);
+    let (s, b) = app.create_order("user-1", &id).await;
+    assert_problem(s, &b, 500, "CHECKOUT_SERVICE_UNAVAILABLE");
+    nothing_stored(&app, &id).await;
+}
+
 both_backends!(
+    checkout_5xx_is_retried_within_the_budget,
     creates_the_seed_response_shape,
     repeat_returns_the_same_order_with_200,
     forty_concurrent_requests_make_one_order,

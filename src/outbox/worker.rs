@@ -149,7 +149,14 @@ impl OutboxWorker {
                 self.store.mark_outbox_delivered(event.id).await
             }
             // Published to NATS only; the webhook waits for NOTIFICATION_SERVICE_URL.
-            (DeliveryOutcome::Delivered, None) => Ok(()),
+            // Release the claim now rather than at the end of the lease.
+            (DeliveryOutcome::Delivered, None) => {
+                let now = crate::domain::order::now();
+                let note = "published; waiting for NOTIFICATION_SERVICE_URL";
+                self.store
+                    .reschedule_outbox(event.id, event.attempts, now, note)
+                    .await
+            }
             (DeliveryOutcome::Retry(reason), _) => {
                 let wait = self.config.backoff.delay(attempts as u32);
                 tracing::warn!(event_id = %event.id, attempts, error = %reason, retry_in_ms = wait.as_millis() as u64, "outbox delivery failed, will retry");

@@ -16,6 +16,12 @@ pub enum Behavior {
     Status(u16),
     Raw(String),
     Hang,
+    /// Answers `status` for the first `failures` calls, then the session.
+    Flaky {
+        failures: usize,
+        status: u16,
+        session: Value,
+    },
 }
 
 #[derive(Clone, Default)]
@@ -40,12 +46,25 @@ async fn session(
     if let Some(rid) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
         shared.request_ids.lock().unwrap().push(rid.to_owned());
     }
-    let behavior = shared.sessions.lock().unwrap().get(&id).cloned();
+    let behavior = {
+        let mut sessions = shared.sessions.lock().unwrap();
+        match sessions.get_mut(&id) {
+            Some(Behavior::Flaky {
+                failures, status, ..
+            }) if *failures > 0 => {
+                *failures -= 1;
+                Some(Behavior::Status(*status))
+            }
+            Some(Behavior::Flaky { session, .. }) => Some(Behavior::Session(session.clone())),
+            other => other.cloned(),
+        }
+    };
     match behavior {
         None => StatusCode::NOT_FOUND.into_response(),
         Some(Behavior::Session(body)) => axum::Json(body).into_response(),
         Some(Behavior::Status(code)) => StatusCode::from_u16(code).unwrap().into_response(),
         Some(Behavior::Raw(text)) => ([("content-type", "application/json")], text).into_response(),
+        Some(Behavior::Flaky { .. }) => unreachable!("resolved above"),
         Some(Behavior::Hang) => {
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
             StatusCode::OK.into_response()
