@@ -8,5 +8,6 @@ pub mod domain;
 pub mod http;
 pub mod orders;
 pub mod outbox;
+pub mod reference_checkout;
 pub mod storage;
 pub mod telemetry;
