@@ -4,6 +4,7 @@
 pub mod app;
 pub mod checkout;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod orders;

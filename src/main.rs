@@ -26,20 +26,28 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document (the committed `openapi.json`) and exit.
     Openapi,
+    /// Run the whole checkout flow on this machine (reference Checkout Service, a recording
+    /// Notification service and this service, all in-process) and print each step.
+    Demo,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     order_service::telemetry::install_crypto_provider();
     let cli = Cli::parse();
-    order_service::telemetry::init_tracing(&cli.config.log_format);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Demo) {
+        order_service::telemetry::init_tracing(&cli.config.log_format);
+    }
+    let result = match command {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(&cli.config).await,
         Command::Openapi => {
             println!("{}", order_service::http::openapi::openapi_json());
             Ok(())
         }
+        // The demo sets up its own quiet logging and its own configuration.
+        Command::Demo => order_service::demo::run().await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 //! The reference Checkout Service's HTTP API (contracts §6). Errors are the order
 //! service's `ApiError`, so both services answer the same problem+json shape.
 
-use super::session::{CompleteSessionRequest, CreateSessionRequest, NewSession, Session};
+use super::request::{CompleteSessionRequest, CreateSessionRequest, NewSession};
+use super::session::Session;
 use super::store::{CompleteError, SessionStore, SessionStoreError};
 use crate::http::ApiError;
 use axum::body::Bytes;

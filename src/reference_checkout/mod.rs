@@ -12,6 +12,7 @@
 //! | `GET /health` | 200 while the database answers |
 
 mod http;
+pub mod request;
 pub mod session;
 mod store;
 

@@ -5,7 +5,8 @@
 //! `UPDATE`s (`WHERE status = 'PENDING' AND …`), so a session completes at most once and
 //! never after it expired, whoever asks.
 
-use super::session::{CartSnapshot, NewSession, Session, SessionItem, SessionStatus};
+use super::request::NewSession;
+use super::session::{CartSnapshot, Session, SessionItem, SessionStatus};
 use crate::domain::{Address, Money};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
