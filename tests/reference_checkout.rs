@@ -3,130 +3,15 @@
 //! and clear 400s. Sessions are also read back through the order service's own parser, so
 //! the two sides of the flow cannot drift apart.
 
-use order_service::checkout::{CheckoutSession, SessionRejection};
-use order_service::domain::{CheckoutSessionId, Money};
-use order_service::reference_checkout;
+#[path = "reference_checkout/harness.rs"]
+mod harness;
+
+use harness::{Checkout, address, as_order_service_reads_it, edited, money, seed_cart};
+use order_service::checkout::SessionRejection;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const TTL: Duration = Duration::from_secs(1800);
-
-struct Checkout {
-    url: String,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
-}
-
-struct Answer {
-    status: u16,
-    content_type: String,
-    location: Option<String>,
-    text: String,
-    json: Value,
-}
-
-impl Checkout {
-    async fn start(ttl: Duration) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), ttl).await
-    }
-
-    async fn start_in(dir: tempfile::TempDir, ttl: Duration) -> Self {
-        order_service::telemetry::install_crypto_provider();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let db = format!("sqlite://{}/checkout.db", dir.path().display());
-        let server = reference_checkout::serve(listener, &db, ttl).await.unwrap();
-        tokio::spawn(server);
-        Self {
-            url,
-            http: reqwest::Client::new(),
-            dir,
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.send().await.unwrap();
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
-        };
-        let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-        let location = header(reqwest::header::LOCATION);
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            content_type,
-            location,
-            text,
-            json,
-        }
-    }
-
-    async fn create(&self, body: &Value) -> Answer {
-        self.create_raw(body.to_string()).await
-    }
-
-    async fn create_raw(&self, body: String) -> Answer {
-        let url = format!("{}/api/v1/checkout/session", self.url);
-        self.send(
-            self.http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await
-    }
-
-    async fn complete(&self, id: &str, payment_intent_id: Value) -> Answer {
-        let url = format!("{}/api/v1/checkout/session/{id}/complete", self.url);
-        self.send(
-            self.http
-                .post(url)
-                .json(&json!({"paymentIntentId": payment_intent_id})),
-        )
-        .await
-    }
-
-    async fn get(&self, id: &str) -> Answer {
-        self.send(
-            self.http
-                .get(format!("{}/api/v1/checkout/session/{id}", self.url)),
-        )
-        .await
-    }
-}
-
-fn address() -> Value {
-    json!({"street": "123 Main St", "city": "Anytown", "state": "CA", "country": "US", "postalCode": "12345"})
-}
-
-/// The cart of the seed's example: 2 × 45.99 + 12.00 + 19.47 = 123.45.
-fn seed_cart() -> Value {
-    json!({
-        "userId": "user-123", "email": "ada@example.com", "currency": "USD",
-        "items": [{"productId": "prod-1", "name": "Espresso cup", "price": 45.99, "quantity": 2}],
-        "shippingAddress": address(),
-        "shippingAmount": 12.00, "taxAmount": "19.47", "discountAmount": 0
-    })
-}
-
-/// Reads an answer the way the order service does.
-fn as_order_service_reads_it(
-    answer: &Answer,
-) -> Result<order_service::domain::OrderDraft, SessionRejection> {
-    let id: CheckoutSessionId = answer.json["id"].as_str().unwrap().parse().unwrap();
-    CheckoutSession::parse(answer.text.as_bytes(), id)
-        .expect("a session the order service can parse")
-        .into_draft()
-}
-
-fn money(value: &Value) -> Money {
-    Money::parse_json(&value.to_string()).unwrap()
-}
 
 #[tokio::test]
 async fn create_answers_a_pending_session_in_the_contract_format_with_exact_money() {
@@ -279,86 +164,38 @@ async fn unknown_sessions_are_404() {
 #[tokio::test]
 async fn invalid_input_is_a_400_problem_naming_the_field() {
     let checkout = Checkout::start(TTL).await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        (
-            "items[0].quantity",
-            Box::new(|c| c["items"][0]["quantity"] = json!(0)),
-        ),
-        (
-            "items[0].quantity",
-            Box::new(|c| c["items"][0]["quantity"] = json!(1.5)),
-        ),
-        (
-            "items[0].quantity",
-            Box::new(|c| c["items"][0]["quantity"] = json!("2")),
-        ),
-        (
-            "items[0].price",
-            Box::new(|c| c["items"][0]["price"] = json!(-1)),
-        ),
-        (
-            "items[0].price",
-            Box::new(|c| c["items"][0]["price"] = json!("0.001")),
-        ),
-        (
-            "items[0].price",
-            Box::new(|c| c["items"][0]["price"] = json!("ten")),
-        ),
-        (
-            "items[0].price",
-            Box::new(|c| drop(c["items"][0].as_object_mut().unwrap().remove("price"))),
-        ),
-        (
-            "items[0].productId",
-            Box::new(|c| c["items"][0]["productId"] = json!(" ")),
-        ),
-        ("items", Box::new(|c| c["items"] = json!([]))),
-        (
-            "items",
-            Box::new(|c| drop(c.as_object_mut().unwrap().remove("items"))),
-        ),
+    // (field named in the detail, JSON pointer into the seed cart, new value or removal)
+    let cases = [
+        ("items[0].quantity", "/items/0/quantity", Some(json!(0))),
+        ("items[0].quantity", "/items/0/quantity", Some(json!(1.5))),
+        ("items[0].quantity", "/items/0/quantity", Some(json!("2"))),
+        ("items[0].price", "/items/0/price", Some(json!(-1))),
+        ("items[0].price", "/items/0/price", Some(json!("0.001"))),
+        ("items[0].price", "/items/0/price", Some(json!("ten"))),
+        ("items[0].price", "/items/0/price", None),
+        ("items[0].productId", "/items/0/productId", Some(json!(" "))),
+        ("items", "/items", Some(json!([]))),
+        ("items", "/items", None),
         (
             "shippingAddress.city",
-            Box::new(|c| c["shippingAddress"]["city"] = json!("")),
+            "/shippingAddress/city",
+            Some(json!("")),
         ),
-        (
-            "shippingAddress.street",
-            Box::new(|c| {
-                drop(
-                    c["shippingAddress"]
-                        .as_object_mut()
-                        .unwrap()
-                        .remove("street"),
-                )
-            }),
-        ),
-        (
-            "shippingAddress",
-            Box::new(|c| drop(c.as_object_mut().unwrap().remove("shippingAddress"))),
-        ),
+        ("shippingAddress.street", "/shippingAddress/street", None),
+        ("shippingAddress", "/shippingAddress", None),
         (
             "billingAddress.country",
-            Box::new(|c| c["billingAddress"] = json!({"street": "1 Main", "city": "Town"})),
+            "/billingAddress",
+            Some(json!({"street": "1 Main", "city": "Town"})),
         ),
-        (
-            "userId",
-            Box::new(|c| drop(c.as_object_mut().unwrap().remove("userId"))),
-        ),
-        ("email", Box::new(|c| c["email"] = json!("not-an-address"))),
-        ("currency", Box::new(|c| c["currency"] = json!("US"))),
-        (
-            "shippingAmount",
-            Box::new(|c| c["shippingAmount"] = json!("1.234")),
-        ),
-        (
-            "discountAmount",
-            Box::new(|c| c["discountAmount"] = json!(1000)),
-        ),
+        ("userId", "/userId", None),
+        ("email", "/email", Some(json!("not-an-address"))),
+        ("currency", "/currency", Some(json!("US"))),
+        ("shippingAmount", "/shippingAmount", Some(json!("1.234"))),
+        ("discountAmount", "/discountAmount", Some(json!(1000))),
     ];
-    for (field, mutate) in cases {
-        let mut cart = seed_cart();
-        mutate(&mut cart);
-        let answer = checkout.create(&cart).await;
+    for (field, pointer, value) in cases {
+        let answer = checkout.create(&edited(seed_cart(), pointer, value)).await;
         assert_eq!(answer.status, 400, "{field}: {}", answer.text);
         assert_eq!(answer.content_type, "application/problem+json", "{field}");
         assert_eq!(answer.json["code"], "VALIDATION_ERROR", "{field}");
