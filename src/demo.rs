@@ -9,7 +9,6 @@ mod flow;
 mod print;
 mod receiver;
 
-pub use print::pretty_json;
 pub use receiver::{NotificationReceiver, ReceivedNotification};
 
 use crate::app::App;

@@ -19,7 +19,7 @@ pub(super) fn json(text: &str) {
 }
 
 /// Re-indents compact JSON text without reparsing its numbers.
-pub fn pretty_json(text: &str) -> String {
+fn pretty_json(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     let mut depth = 0usize;
     let mut in_string = false;

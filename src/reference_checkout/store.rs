@@ -36,6 +36,9 @@ pub enum CompleteError {
     Store(#[from] SessionStoreError),
 }
 
+/// A hundred years in milliseconds.
+const MAX_TTL_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
+
 pub struct SessionStore {
     pool: SqlitePool,
 }
@@ -88,7 +91,10 @@ impl SessionStore {
     ) -> Result<Session, SessionStoreError> {
         let id = Uuid::new_v4();
         let created_ms = now.timestamp_millis();
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        // Capped at a century so that an absurd SESSION_TTL_SECS still gives a real date.
+        let ttl_ms = i64::try_from(ttl.as_millis())
+            .unwrap_or(i64::MAX)
+            .min(MAX_TTL_MS);
         let to_json = |a: &Address| serde_json::to_string(a).expect("address serializes");
         let t = &new.totals;
         let mut tx = self.pool.begin().await?;
