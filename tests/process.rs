@@ -42,7 +42,11 @@ impl Service {
             .stderr(Stdio::null());
         // Only a test that reads the log captures it; an unread pipe could fill and block.
         let reads_log = env.iter().any(|(key, _)| *key == "LOG_FORMAT");
-        command.stdout(if reads_log { Stdio::piped() } else { Stdio::null() });
+        command.stdout(if reads_log {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         for (key, value) in env {
             command.env(key, value);
         }

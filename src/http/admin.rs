@@ -2,11 +2,12 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
+use super::extract::ApiQuery;
 use super::state::AppState;
 use crate::domain::EventId;
 use crate::outbox::{OutboxRecord, OutboxStatus};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use std::str::FromStr;
 use utoipa::IntoParams;
@@ -15,8 +16,10 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 pub struct OutboxParams {
     /// PENDING, FAILED or DELIVERED (default FAILED).
+    #[param(value_type = Option<OutboxStatus>)]
     status: Option<String>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -35,7 +38,7 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 pub async fn list_outbox(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<OutboxParams>,
+    ApiQuery(params): ApiQuery<OutboxParams>,
 ) -> Result<Json<Vec<OutboxRecord>>, ApiError> {
     require_admin(&caller)?;
     let status = match params.status.as_deref() {
@@ -52,7 +55,7 @@ pub async fn list_outbox(
 
 /// Puts a failed or stuck event back in the queue, due now.
 #[utoipa::path(post, path = "/api/v1/admin/outbox/{id}/retry", tag = "admin",
-    params(("id" = String, Path, description = "Event id")),
+    params(("id" = uuid::Uuid, Path, description = "Event id")),
     responses((status = 200, body = OutboxRecord), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn retry_outbox_event(

@@ -85,3 +85,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             .ok_or_else(|| ApiError::validation("If-Match must be an order version number"))
     }
 }
+
+/// Query parameters; ones that do not parse are 400 `VALIDATION_ERROR`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError::validation(format!("invalid query: {}", e.body_text())))
+    }
+}

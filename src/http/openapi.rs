@@ -1,6 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -19,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::health::ready,
         super::metrics::metrics,
     ),
+    components(schemas(super::error::Problem)),
     modifiers(&BearerAuth),
     tags((name = "orders"), (name = "admin"), (name = "operations"))
 )]
@@ -38,6 +40,31 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        // Every authenticated operation can answer 400 (bad input) and 401 (bad token).
+        let problem = |description: &str| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build();
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", content)
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                if operation.security.is_none() {
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| problem("VALIDATION_ERROR: malformed input").into());
+                responses.entry("401".into()).or_insert_with(|| {
+                    problem("UNAUTHORIZED: missing, malformed, badly signed or expired token")
+                        .into()
+                });
+            }
+        }
     }
 }
 

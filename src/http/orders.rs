@@ -2,13 +2,13 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
-use super::extract::{ApiJson, IfMatch, OptionalJson, RequestId};
+use super::extract::{ApiJson, ApiQuery, IfMatch, OptionalJson, RequestId};
 use super::state::AppState;
 use crate::domain::{
     CheckoutSessionId, Order, OrderEvent, OrderId, OrderStatus, StatusChange, UserId,
 };
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrderRequest {
     /// The UUID of a COMPLETED checkout session.
-    #[schema(example = "6f1c2b1e-2a53-4a4e-9d0a-1b1f1b7f2c10")]
+    #[schema(value_type = String, format = Uuid, example = "6f1c2b1e-2a53-4a4e-9d0a-1b1f1b7f2c10")]
     pub checkout_session_id: serde_json::Value,
 }
 
@@ -67,7 +67,7 @@ fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
 
 /// One order; another user's order answers 404.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
-    params(("id" = String, Path, description = "Order id")),
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get_order(
@@ -85,12 +85,16 @@ pub async fn get_order(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 1–100, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// `nextCursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
     /// Only orders in this status.
+    #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
     /// Admins only: orders of this user.
+    #[param(min_length = 1, pattern = r"\S")]
     user_id: Option<String>,
 }
 
@@ -124,7 +128,7 @@ fn decode_cursor(raw: &str) -> Result<i64, ApiError> {
 pub async fn list_orders(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<OrderPageBody>, ApiError> {
     let limit = match params.limit.as_deref() {
         None => 20,
@@ -168,6 +172,7 @@ pub struct CancelRequest {
 #[serde(rename_all = "camelCase")]
 pub struct StatusRequest {
     /// CONFIRMED, SHIPPED, DELIVERED or CANCELLED.
+    #[schema(value_type = OrderStatus)]
     status: String,
     tracking_number: Option<String>,
     reason: Option<String>,
@@ -184,9 +189,10 @@ fn clean_text(value: Option<String>, name: &str) -> Result<Option<String>, ApiEr
 
 /// Cancels a PENDING or CONFIRMED order (owner or admin).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
-    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected order version")),
+    params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected order version", pattern = r#"^(W/)?"?[0-9]{1,18}"?$"#)),
     request_body(content = CancelRequest, description = "Optional reason"),
     responses((status = 200, body = Order), (status = 409, description = "INVALID_STATUS_TRANSITION", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "ORDER_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "VERSION_MISMATCH", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn cancel_order(
@@ -213,10 +219,11 @@ pub async fn cancel_order(
 
 /// Moves an order along its lifecycle (admin only).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/status", tag = "orders",
-    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected order version")),
+    params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected order version", pattern = r#"^(W/)?"?[0-9]{1,18}"?$"#)),
     request_body = StatusRequest,
     responses((status = 200, body = Order), (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "ORDER_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "INVALID_STATUS_TRANSITION", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "VERSION_MISMATCH", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -251,7 +258,7 @@ pub async fn change_order_status(
 
 /// The order's history, oldest first, starting with its creation.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/events", tag = "orders",
-    params(("id" = String, Path, description = "Order id")),
+    params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, body = Vec<OrderEvent>), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn order_events(
