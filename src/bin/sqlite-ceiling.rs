@@ -1,0 +1,173 @@
+//! `sqlite-ceiling`: the SQLite ceiling of `bench/run.sh`. It runs the service's per-order
+//! write (order row, two item rows in one statement, `order_events` row, outbox row, in one
+//! transaction) in a tight loop, with the service's settings (WAL, synchronous=FULL, one
+//! writer connection shared by `--concurrency` tasks), and no HTTP, JSON or checkout call.
+//!
+//! `--batch N` commits N orders per transaction (each in its own savepoint), to show what
+//! group commit buys when every commit waits for an fsync.
+
+use chrono::Utc;
+use clap::Parser;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    /// e.g. sqlite:///tmp/ceiling.db (created if missing)
+    #[arg(long)]
+    database: String,
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+const ADDRESS: &str = r#"{"street":"123 Main St","city":"Anytown","state":"CA","country":"US","postalCode":"12345"}"#;
+
+async fn insert_one(tx: &mut Transaction<'_, Sqlite>, payload: &str) -> sqlx::Result<()> {
+    let now = Utc::now();
+    let order_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
+         status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
+         total_minor, shipping_address, billing_address, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT (checkout_session_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind("bench-user")
+    .bind("bench@example.com")
+    .bind(Uuid::new_v4())
+    .bind("pi_bench")
+    .bind("PENDING")
+    .bind("USD")
+    .bind(10048_i64)
+    .bind(1200_i64)
+    .bind(1947_i64)
+    .bind(0_i64)
+    .bind(13195_i64)
+    .bind(ADDRESS)
+    .bind(ADDRESS)
+    .bind(1_i64)
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) \
+         VALUES ($1, $2, 0, 'prod-1', 'Espresso cup', 4599, 2), ($3, $4, 1, 'prod-2', 'Saucer', 850, 1)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(order_id)
+    .bind(Uuid::new_v4())
+    .bind(order_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO order_events (order_id, kind, from_status, to_status, actor, reason, \
+         tracking_number, version, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(order_id)
+    .bind("ORDER_CREATED")
+    .bind(None::<&str>)
+    .bind("PENDING")
+    .bind("bench-user")
+    .bind(None::<&str>)
+    .bind(None::<&str>)
+    .bind(1_i64)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO outbox (id, event_type, order_id, payload, status, attempts, \
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'PENDING', 0, $5, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind("ORDER_CONFIRMATION")
+    .bind(order_id)
+    .bind(payload)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn commit_orders(pool: &SqlitePool, batch: usize, payload: &str) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    if batch == 1 {
+        insert_one(&mut tx, payload).await?;
+    } else {
+        for _ in 0..batch {
+            sqlx::query("SAVEPOINT one_order").execute(&mut *tx).await?;
+            insert_one(&mut tx, payload).await?;
+            sqlx::query("RELEASE one_order").execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let options = SqliteConnectOptions::from_str(&args.database)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+    // ~ the size of a real ORDER_CONFIRMATION payload (the order JSON in an envelope).
+    let payload = format!("{{\"pad\":\"{}\"}}", "x".repeat(1100));
+    let stop_at = Instant::now() + Duration::from_secs_f64(args.duration);
+    let tasks = (0..args.concurrency).map(|_| {
+        let pool = pool.clone();
+        let payload = payload.clone();
+        let batch = args.batch;
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < stop_at {
+                let started = Instant::now();
+                commit_orders(&pool, batch, &payload).await.expect("ceiling transaction");
+                latencies.push(started.elapsed());
+            }
+            latencies
+        })
+    });
+    let mut latencies: Vec<Duration> =
+        futures::future::join_all(tasks).await.into_iter().flat_map(|r| r.expect("task")).collect();
+    latencies.sort_unstable();
+    let orders = latencies.len() * args.batch;
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "label": args.label,
+            "concurrency": args.concurrency,
+            "batch": args.batch,
+            "duration_s": args.duration,
+            "orders": orders,
+            "rps": round(orders as f64 / args.duration),
+            "p50_ms": round(percentile(&latencies, 50.0)),
+            "p95_ms": round(percentile(&latencies, 95.0)),
+            "p99_ms": round(percentile(&latencies, 99.0)),
+            "max_ms": round(percentile(&latencies, 100.0)),
+        })
+    );
+    Ok(())
+}
