@@ -1,0 +1,82 @@
+"""Turns bench/run.sh's results.jsonl into the Markdown tables of BENCHMARKS.md."""
+
+import json
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+machine = next((r for r in rows if r.get("kind") == "machine"), {})
+
+
+def find(kind, backend=None, c=None):
+    for r in rows:
+        if r.get("kind") == kind and (backend is None or r.get("backend") == backend) and (
+            c is None or r.get("concurrency") == c
+        ):
+            return r
+    return None
+
+
+def ms(r, key):
+    return f"{r[key]:.2f}" if r else "–"
+
+
+def rate(r):
+    return f"{r['rps']:,.0f}" if r else "–"
+
+
+def ratio(a, b):
+    return f"{100 * a['rps'] / b['rps']:.0f}%" if a and b and b["rps"] else "–"
+
+
+def errors(r):
+    bad = sum(n for s, n in r.get("statuses", {}).items() if not s.startswith("2"))
+    return f" ({bad} errors)" if bad else ""
+
+
+backends = [b for b in ("sqlite", "postgres") if find("create", b)]
+levels = sorted({r["concurrency"] for r in rows if r.get("kind") == "create"})
+
+print(f"Machine: {machine.get('nproc')} × {machine.get('cpu')}, load {machine.get('load1')} at start, "
+      f"{machine.get('duration_s')} s per point, commit {machine.get('git')}.\n")
+print("### The service\n")
+print("| backend | conc. | create orders/s | p50 ms | p95 ms | p99 ms | GET /orders/{id} req/s | p50 ms | p99 ms | load |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for b in backends:
+    for c in levels:
+        cr, g = find("create", b, c), find("get", b, c)
+        print(f"| {b} | {c} | {rate(cr)}{errors(cr) if cr else ''} | {ms(cr, 'p50_ms')} | {ms(cr, 'p95_ms')} | "
+              f"{ms(cr, 'p99_ms')} | {rate(g)}{errors(g) if g else ''} | {ms(g, 'p50_ms')} | {ms(g, 'p99_ms')} | "
+              f"{cr['load1'] if cr else '–'} |")
+print()
+print("Open loop at half the peak create rate (latency from the scheduled send time):\n")
+print("| backend | offered orders/s | achieved | p50 ms | p95 ms | p99 ms |")
+print("|---|---:|---:|---:|---:|---:|")
+for b in backends:
+    h = find("create-half-peak", b)
+    if h:
+        print(f"| {b} | {h['rate']:,.0f} | {rate(h)}{errors(h)} | {ms(h, 'p50_ms')} | {ms(h, 'p95_ms')} | {ms(h, 'p99_ms')} |")
+print()
+print("### Ceilings measured in the same run, and the service as a share of each\n")
+print("| backend | conc. | service | DB ceiling, same transaction | service / DB | "
+      "PG one-statement ceiling | service / it | trivial axum handler | service / HTTP |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for b in backends:
+    for c in levels:
+        s = find("create", b, c)
+        db = find("ceiling", b, c)
+        one = find("ceiling-one-statement", b, c)
+        t = find("trivial-http", None, c)
+        one_text = f"{rate(one)} (p99 {ms(one, 'p99_ms')})" if one else "–"
+        print(f"| {b} | {c} | {rate(s)} | {rate(db)} (p99 {ms(db, 'p99_ms')}) | {ratio(s, db)} | "
+              f"{one_text} | {ratio(s, one)} | {rate(t)} | {ratio(s, t)} |")
+batch = find("ceiling-batch16", "sqlite")
+if batch:
+    print(f"\nSQLite, 16 orders per transaction (group commit), 64 tasks: {rate(batch)} orders/s "
+          f"(p99 {ms(batch, 'p99_ms')} ms per 16-order transaction).")
+print()
+print("### Stub Checkout Service on its own (GET a session, same load generator)\n")
+print("| conc. | req/s | p50 ms | p99 ms |")
+print("|---:|---:|---:|---:|")
+for c in levels:
+    st = find("stub-checkout", None, c)
+    print(f"| {c} | {rate(st)} | {ms(st, 'p50_ms')} | {ms(st, 'p99_ms')} |")

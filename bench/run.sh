@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Order Service benchmark: POST /api/v1/orders/checkout (a fresh checkout session per
+# request) and GET /api/v1/orders/{id} at concurrency 1, 16 and 64 on SQLite and on
+# PostgreSQL, against a stub Checkout Service, beside the ceilings measured in the same
+# run: the same per-order transaction straight at PostgreSQL (pgbench) and at SQLite
+# (sqlite-ceiling), and a trivial axum handler under the same load generator.
+#
+# Usage: bench/run.sh [--quick] [--backends "sqlite postgres"] [--concurrency "1 16 64"]
+#   --quick   about 3 s per point instead of 10 (the whole run takes ~2-3 minutes)
+# Env: PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_DB_PREFIX.
+# Output: bench/results/<time>/results.jsonl (one JSON line per point) and report.md.
+# Durability as shipped: PostgreSQL fsync + synchronous_commit on, SQLite WAL with
+# synchronous=FULL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=10 WARMUP=2
+BACKENDS="sqlite postgres"
+CONCURRENCY="1 16 64"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) DURATION=3 WARMUP=1 ;;
+    --backends) BACKENDS=$2; shift ;;
+    --concurrency) CONCURRENCY=$2; shift ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+export RUST_BACKTRACE=0
+
+need() { # command, Debian package
+  command -v "$1" >/dev/null 2>&1 && return
+  echo "installing $2" >&2
+  apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }
+}
+need jq jq
+need curl curl
+need python3 python3
+PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -1 || true)
+if [[ " $BACKENDS " == *" postgres "* ]]; then
+  [ -n "$PGBENCH" ] || { need pgbench postgresql-contrib; PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | tail -1); }
+  need psql postgresql-client
+fi
+
+echo "== building release binaries" >&2
+cargo build --release --bins >&2
+BIN=$ROOT/target/release
+
+OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+WORK=$(mktemp -d)
+PIDS=()
+DBS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for db in "${DBS[@]}"; do psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# record KIND BACKEND: annotates the JSON line on stdin and appends it to the results.
+# load1 is the 1-minute load average at the end of the point (our own processes included).
+record() {
+  local json
+  json=$(cat)
+  echo "$json" | jq -c --arg kind "$1" --arg backend "$2" --arg load "$(load1)" \
+    '. + {kind: $kind, backend: $backend, load1: ($load | tonumber)}' | tee -a "$RESULTS" >&2
+}
+
+loadgen() { # PORT then loadgen arguments
+  local port=$1; shift
+  "$BIN/loadgen" --url "http://127.0.0.1:$port" --duration "$DURATION" --warmup "$WARMUP" "$@"
+}
+
+wait_http() { # URL [seconds]
+  for _ in $(seq 1 $((${2:-30} * 10))); do
+    curl -fs -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2; return 1
+}
+
+{
+  echo "{\"kind\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\"}"
+} | tee -a "$RESULTS" >&2
+
+STUB_PORT=$(free_port)
+PORT=$STUB_PORT "$BIN/stub-checkout" 2>"$OUT/stub.log" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$STUB_PORT/health"
+
+echo "== stub Checkout Service and trivial axum handler" >&2
+for c in $CONCURRENCY; do
+  loadgen "$STUB_PORT" --path '/api/v1/checkout/session/{uuid}' --concurrency "$c" --label stub-session | record stub-checkout none
+  loadgen "$STUB_PORT" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
+    --concurrency "$c" --label trivial | record trivial-http none
+done
+
+run_service() { # BACKEND DATABASE_URL
+  local backend=$1 url=$2 port ids="$WORK/ids-$1.txt"
+  port=$(free_port)
+  PORT=$port HOST=127.0.0.1 DATABASE_URL=$url CHECKOUT_SERVICE_URL="http://127.0.0.1:$STUB_PORT" AUTH_DISABLED=true \
+    "$BIN/order-service" >"$OUT/service-$backend.log" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  wait_http "http://127.0.0.1:$port/health/ready"
+  echo "== $backend: create and read orders" >&2
+  local peak=0
+  for c in $CONCURRENCY; do
+    local save=()
+    [ "$c" = "$(echo $CONCURRENCY | cut -d' ' -f1)" ] && save=(--save-ids "$ids")
+    loadgen "$port" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
+      --concurrency "$c" --label create "${save[@]}" | record create "$backend"
+    peak=$(tail -1 "$RESULTS" | jq '.rps')
+  done
+  for c in $CONCURRENCY; do
+    loadgen "$port" --path '/api/v1/orders/{id}' --ids "$ids" --concurrency "$c" --label get | record get "$backend"
+  done
+  # Open loop at half the create throughput of the highest concurrency.
+  local half
+  half=$(python3 -c "print(max(1.0, $peak / 2))")
+  loadgen "$port" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
+    --rate "$half" --concurrency 1024 --label create-half-peak | record create-half-peak "$backend"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+pgbench_point() { # DB SCRIPT LABEL CONCURRENCY
+  local db=$1 script=$2 label=$3 c=$4 prefix="$WORK/pgbench-$3-$4"
+  local tps
+  tps=$("$PGBENCH" -n -M prepared -c "$c" -j 1 -T "$DURATION" -f "$script" -l --log-prefix="$prefix" "$PG_URL/$db" 2>&1 \
+        | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+  cat "$prefix".* | awk '{print $3 / 1000}' | sort -n | python3 -c "
+import json, math, sys
+xs = [float(l) for l in sys.stdin if l.strip()]
+pct = lambda p: round(xs[max(1, math.ceil(p / 100 * len(xs))) - 1], 3) if xs else 0
+print(json.dumps({'label': '$label', 'concurrency': $c, 'duration_s': $DURATION, 'requests': len(xs),
+  'rps': round(float('${tps:-0}'), 3), 'p50_ms': pct(50), 'p95_ms': pct(95), 'p99_ms': pct(99), 'max_ms': pct(100)}))"
+  rm -f "$prefix".*
+}
+
+for backend in $BACKENDS; do
+  case "$backend" in
+    sqlite)
+      run_service sqlite "sqlite://$WORK/orders.db"
+      echo "== sqlite: ceiling (same transaction, tight loop, no HTTP)" >&2
+      for c in $CONCURRENCY; do
+        "$BIN/sqlite-ceiling" --database "sqlite://$WORK/ceiling-$c.db" --concurrency "$c" --duration "$DURATION" \
+          --label sqlite-ceiling | record ceiling sqlite
+      done
+      "$BIN/sqlite-ceiling" --database "sqlite://$WORK/ceiling-batch.db" --concurrency 64 --batch 16 \
+        --duration "$DURATION" --label sqlite-ceiling-batch16 | record ceiling-batch16 sqlite
+      ;;
+    postgres)
+      db=${BENCH_DB_PREFIX:-bench}_svc_$$ ceiling=${BENCH_DB_PREFIX:-bench}_ceiling_$$
+      for d in "$db" "$ceiling"; do psql -q "$PG_URL/postgres" -c "CREATE DATABASE $d" >/dev/null; DBS+=("$d"); done
+      run_service postgres "$PG_URL/$db"
+      DATABASE_URL="$PG_URL/$ceiling" "$BIN/order-service" migrate >/dev/null 2>&1
+      echo "== postgres: ceiling (same transaction via pgbench, no HTTP)" >&2
+      for c in $CONCURRENCY; do
+        pgbench_point "$ceiling" bench/pg-order-statements.sql pg-statements "$c" | record ceiling postgres
+        pgbench_point "$ceiling" bench/pg-order-cte.sql pg-one-statement "$c" | record ceiling-one-statement postgres
+      done
+      ;;
+    *) echo "unknown backend $backend" >&2; exit 2 ;;
+  esac
+done
+
+python3 bench/report.py "$RESULTS" | tee "$OUT/report.md"
+echo "results: $OUT" >&2
