@@ -154,8 +154,10 @@ for backend in $BACKENDS; do
         "$BIN/sqlite-ceiling" --database "sqlite://$WORK/ceiling-$c.db" --concurrency "$c" --duration "$DURATION" \
           --label sqlite-ceiling | record ceiling sqlite
       done
-      "$BIN/sqlite-ceiling" --database "sqlite://$WORK/ceiling-batch.db" --concurrency 64 --batch 16 \
-        --duration "$DURATION" --label sqlite-ceiling-batch16 | record ceiling-batch16 sqlite
+      for c in $CONCURRENCY; do
+        "$BIN/sqlite-ceiling" --database "sqlite://$WORK/ceiling-group-$c.db" --concurrency "$c" --group 32 \
+          --duration "$DURATION" --label sqlite-ceiling-group | record ceiling-group sqlite
+      done
       ;;
     postgres)
       db=${BENCH_DB_PREFIX:-bench}_svc_$$ ceiling=${BENCH_DB_PREFIX:-bench}_ceiling_$$

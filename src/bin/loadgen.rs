@@ -89,7 +89,9 @@ impl Shared {
         let method = reqwest::Method::from_bytes(self.args.method.as_bytes()).expect("method");
         let mut request = self.client.request(method, url);
         if let Some(body) = &self.args.body {
-            request = request.header("content-type", "application/json").body(self.fill(body));
+            request = request
+                .header("content-type", "application/json")
+                .body(self.fill(body));
         }
         let (status, body) = match request.send().await {
             Ok(response) => {
@@ -101,7 +103,10 @@ impl Shared {
         if scheduled < self.measure_from || Instant::now() > self.stop_at {
             return;
         }
-        tally.samples.push(Sample { latency: scheduled.elapsed(), status });
+        tally.samples.push(Sample {
+            latency: scheduled.elapsed(),
+            status,
+        });
         if self.args.save_ids.is_some() && (200..300).contains(&status) {
             if let Some(id) = body
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -172,9 +177,14 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
     };
     runtime.block_on(run(args))
 }
@@ -182,7 +192,11 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     order_service::telemetry::install_crypto_provider();
     let ids = match &args.ids {
-        Some(path) => std::fs::read_to_string(path)?.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect(),
+        Some(path) => std::fs::read_to_string(path)?
+            .lines()
+            .map(str::to_owned)
+            .filter(|l| !l.is_empty())
+            .collect(),
         None => Vec::new(),
     };
     let client = reqwest::Client::builder()
@@ -206,7 +220,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     if let Some(path) = &args.save_ids {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         for id in &tally.saved_ids {
             writeln!(file, "{id}")?;
         }
@@ -215,7 +232,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for s in &tally.samples {
         *statuses.entry(s.status.to_string()).or_default() += 1;
     }
-    let ok = tally.samples.iter().filter(|s| (200..300).contains(&s.status)).count();
+    let ok = tally
+        .samples
+        .iter()
+        .filter(|s| (200..300).contains(&s.status))
+        .count();
     let mut latencies: Vec<Duration> = tally.samples.iter().map(|s| s.latency).collect();
     latencies.sort_unstable();
     let round = |v: f64| (v * 1000.0).round() / 1000.0;

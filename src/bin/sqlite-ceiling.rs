@@ -3,8 +3,8 @@
 //! transaction) in a tight loop, with the service's settings (WAL, synchronous=FULL, one
 //! writer connection shared by `--concurrency` tasks), and no HTTP, JSON or checkout call.
 //!
-//! `--batch N` commits N orders per transaction (each in its own savepoint), to show what
-//! group commit buys when every commit waits for an fsync.
+//! `--group N`: the tasks hand their orders to one committer that writes whatever has
+//! queued (up to N) in one transaction, like the service's SQLite group commit.
 
 use chrono::Utc;
 use clap::Parser;
@@ -12,6 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -23,13 +24,15 @@ struct Args {
     concurrency: usize,
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Most orders per transaction; 1 = every task commits its own order.
     #[arg(long, default_value_t = 1)]
-    batch: usize,
+    group: usize,
     #[arg(long, default_value = "")]
     label: String,
 }
 
-const ADDRESS: &str = r#"{"street":"123 Main St","city":"Anytown","state":"CA","country":"US","postalCode":"12345"}"#;
+const ADDRESS: &str =
+    r#"{"street":"123 Main St","city":"Anytown","state":"CA","country":"US","postalCode":"12345"}"#;
 
 async fn insert_one(tx: &mut Transaction<'_, Sqlite>, payload: &str) -> sqlx::Result<()> {
     let now = Utc::now();
@@ -99,18 +102,30 @@ async fn insert_one(tx: &mut Transaction<'_, Sqlite>, payload: &str) -> sqlx::Re
     Ok(())
 }
 
-async fn commit_orders(pool: &SqlitePool, batch: usize, payload: &str) -> sqlx::Result<()> {
+async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    if batch == 1 {
+    for _ in 0..orders {
         insert_one(&mut tx, payload).await?;
-    } else {
-        for _ in 0..batch {
-            sqlx::query("SAVEPOINT one_order").execute(&mut *tx).await?;
-            insert_one(&mut tx, payload).await?;
-            sqlx::query("RELEASE one_order").execute(&mut *tx).await?;
-        }
     }
     tx.commit().await
+}
+
+/// The group committer: whatever orders have queued (up to `group`) in one transaction.
+async fn committer(
+    pool: SqlitePool,
+    group: usize,
+    payload: String,
+    mut queue: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let mut waiting = Vec::with_capacity(group);
+    while queue.recv_many(&mut waiting, group).await > 0 {
+        commit_orders(&pool, waiting.len(), &payload)
+            .await
+            .expect("ceiling transaction");
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -130,36 +145,60 @@ async fn main() -> anyhow::Result<()> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
     // ~ the size of a real ORDER_CONFIRMATION payload (the order JSON in an envelope).
     let payload = format!("{{\"pad\":\"{}\"}}", "x".repeat(1100));
     let stop_at = Instant::now() + Duration::from_secs_f64(args.duration);
+    let (queue, pending) = mpsc::channel(1024);
+    if args.group > 1 {
+        tokio::spawn(committer(
+            pool.clone(),
+            args.group,
+            payload.clone(),
+            pending,
+        ));
+    }
     let tasks = (0..args.concurrency).map(|_| {
         let pool = pool.clone();
         let payload = payload.clone();
-        let batch = args.batch;
+        let queue = queue.clone();
+        let grouped = args.group > 1;
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < stop_at {
                 let started = Instant::now();
-                commit_orders(&pool, batch, &payload).await.expect("ceiling transaction");
+                if grouped {
+                    let (done, committed) = oneshot::channel();
+                    queue.send(done).await.expect("committer");
+                    committed.await.expect("ceiling transaction");
+                } else {
+                    commit_orders(&pool, 1, &payload)
+                        .await
+                        .expect("ceiling transaction");
+                }
                 latencies.push(started.elapsed());
             }
             latencies
         })
     });
-    let mut latencies: Vec<Duration> =
-        futures::future::join_all(tasks).await.into_iter().flat_map(|r| r.expect("task")).collect();
+    let mut latencies: Vec<Duration> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("task"))
+        .collect();
     latencies.sort_unstable();
-    let orders = latencies.len() * args.batch;
+    let orders = latencies.len();
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
     println!(
         "{}",
         serde_json::json!({
             "label": args.label,
             "concurrency": args.concurrency,
-            "batch": args.batch,
+            "group": args.group,
             "duration_s": args.duration,
             "orders": orders,
             "rps": round(orders as f64 / args.duration),

@@ -15,7 +15,8 @@ use axum::routing::{get, post};
 const SESSION_PREFIX: &str = r#"{"id":""#;
 const SESSION_SUFFIX: &str = r#"","userId":"bench-user","email":"bench@example.com","status":"COMPLETED","currency":"USD","cartSnapshot":{"cartId":"0b7e4d2a-0000-4000-8000-000000000001","items":[{"productId":"prod-1","name":"Espresso cup","price":45.99,"quantity":2},{"productId":"prod-2","name":"Saucer","price":8.50,"quantity":1}],"subtotal":100.48},"shippingAmount":12.00,"taxAmount":19.47,"discountAmount":0,"totalAmount":131.95,"shippingAddress":{"street":"123 Main St","city":"Anytown","state":"CA","country":"US","postalCode":"12345"},"billingAddress":{"street":"123 Main St","city":"Anytown","state":"CA","country":"US","postalCode":"12345"},"paymentIntentId":"pi_bench","createdAt":"2023-11-01T11:50:00Z","completedAt":"2023-11-01T11:59:30Z","expiresAt":"2023-11-01T12:30:00Z"}"#;
 
-const TRIVIAL_ORDER: &str = r#"{"id":"00000000-0000-4000-8000-000000000000","status":"PENDING","totalAmount":131.95}"#;
+const TRIVIAL_ORDER: &str =
+    r#"{"id":"00000000-0000-4000-8000-000000000000","status":"PENDING","totalAmount":131.95}"#;
 
 async fn session(Path(id): Path<String>) -> Response {
     if uuid::Uuid::parse_str(&id).is_err() {
@@ -29,12 +30,20 @@ async fn session(Path(id): Path<String>) -> Response {
 }
 
 async fn trivial_create(_body: Bytes) -> Response {
-    (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], TRIVIAL_ORDER).into_response()
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        TRIVIAL_ORDER,
+    )
+        .into_response()
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3005);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3005);
     let app = Router::new()
         .route("/api/v1/checkout/session/{id}", get(session))
         .route("/api/v1/orders/checkout", post(trivial_create))
