@@ -107,13 +107,13 @@ impl Shared {
             latency: scheduled.elapsed(),
             status,
         });
-        if self.args.save_ids.is_some() && (200..300).contains(&status) {
-            if let Some(id) = body
+        if self.args.save_ids.is_some()
+            && (200..300).contains(&status)
+            && let Some(id) = body
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-            {
-                tally.saved_ids.push(id);
-            }
+        {
+            tally.saved_ids.push(id);
         }
     }
 }

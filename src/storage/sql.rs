@@ -1,7 +1,9 @@
 //! The SQL both backends share. The statements are the same text on SQLite and PostgreSQL
 //! (numbered `$n` parameters, `ON CONFLICT`, `RETURNING`); only the outbox claim differs,
-//! so each backend passes its own. A macro rather than generics because sqlx's per-type
-//! trait bounds for two databases would drown the queries.
+//! so each backend passes its own. Each backend also writes a new order its own fastest
+//! way (`write_new_order`: one statement on PostgreSQL, group commit on SQLite). A macro
+//! rather than generics because sqlx's per-type trait bounds for two databases would drown
+//! the queries.
 
 pub(super) const ORDER_COLUMNS: &str = "seq, id, user_id, email, checkout_session_id, \
     payment_intent_id, status, currency, subtotal_minor, shipping_minor, tax_minor, \
@@ -160,6 +162,62 @@ macro_rules! impl_order_store {
             Ok(())
         }
 
+        /// Writes a new order, its items, its creation event and its outbox event with one
+        /// statement per table inside the caller's transaction. `false` (nothing written)
+        /// when the checkout session already has an order.
+        #[allow(dead_code)]
+        async fn write_order_statements(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            order: &Order,
+            outbox: &NewOutboxEvent,
+        ) -> Result<bool, StoreError> {
+            let inserted = sqlx::query(
+                "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
+                 status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
+                 total_minor, shipping_address, billing_address, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                 ON CONFLICT (checkout_session_id) DO NOTHING",
+            )
+            .bind(order.id.0)
+            .bind(order.user_id.as_str())
+            .bind(order.email.as_deref())
+            .bind(order.checkout_session_id.0)
+            .bind(order.payment_intent_id.as_deref())
+            .bind(order.status.as_str())
+            .bind(&order.currency)
+            .bind(order.subtotal_amount.minor_units())
+            .bind(order.shipping_amount.minor_units())
+            .bind(order.tax_amount.minor_units())
+            .bind(order.discount_amount.minor_units())
+            .bind(order.total_amount.minor_units())
+            .bind(Json(&order.shipping_address))
+            .bind(Json(&order.billing_address))
+            .bind(order.version)
+            .bind(order.created_at)
+            .bind(order.updated_at)
+            .execute(&mut *conn)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Ok(false);
+            }
+            let mut items = QueryBuilder::<$db>::new(
+                "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) ",
+            );
+            items.push_values(order.items.iter().enumerate(), |mut row, (position, item)| {
+                row.push_bind(item.id.0)
+                    .push_bind(order.id.0)
+                    .push_bind(position as i32)
+                    .push_bind(item.product_id.clone())
+                    .push_bind(item.name.clone())
+                    .push_bind(item.price.minor_units())
+                    .push_bind(item.quantity.get() as i32);
+            });
+            items.build().execute(&mut *conn).await?;
+            insert_history(&mut *conn, order, $crate::domain::order::EVENT_ORDER_CREATED, None, order.user_id.as_str(), None, None).await?;
+            insert_outbox(&mut *conn, outbox, order.created_at).await?;
+            Ok(true)
+        }
+
         impl $store {
             /// Loads the items of `orders` in one query and attaches them in position order.
             async fn attach_items(&self, orders: &mut [(i64, Order)]) -> Result<(), StoreError> {
@@ -215,58 +273,15 @@ macro_rules! impl_order_store {
             }
 
             async fn insert_order(&self, order: &Order, outbox: &NewOutboxEvent) -> Result<Inserted, StoreError> {
-                let mut tx = self.writer().begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
-                     status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
-                     total_minor, shipping_address, billing_address, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-                     ON CONFLICT (checkout_session_id) DO NOTHING",
-                )
-                .bind(order.id.0)
-                .bind(order.user_id.as_str())
-                .bind(order.email.as_deref())
-                .bind(order.checkout_session_id.0)
-                .bind(order.payment_intent_id.as_deref())
-                .bind(order.status.as_str())
-                .bind(&order.currency)
-                .bind(order.subtotal_amount.minor_units())
-                .bind(order.shipping_amount.minor_units())
-                .bind(order.tax_amount.minor_units())
-                .bind(order.discount_amount.minor_units())
-                .bind(order.total_amount.minor_units())
-                .bind(Json(&order.shipping_address))
-                .bind(Json(&order.billing_address))
-                .bind(order.version)
-                .bind(order.created_at)
-                .bind(order.updated_at)
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    let existing = self
-                        .order_by_checkout_session(order.checkout_session_id)
-                        .await?
-                        .ok_or(StoreError::Conflict)?;
-                    return Ok(Inserted::AlreadyExists(Box::new(existing)));
+                // Each backend writes the order its fastest way (see `write_new_order`).
+                if self.write_new_order(order, outbox).await? {
+                    return Ok(Inserted::Created);
                 }
-                let mut items = QueryBuilder::<$db>::new(
-                    "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) ",
-                );
-                items.push_values(order.items.iter().enumerate(), |mut row, (position, item)| {
-                    row.push_bind(item.id.0)
-                        .push_bind(order.id.0)
-                        .push_bind(position as i32)
-                        .push_bind(item.product_id.clone())
-                        .push_bind(item.name.clone())
-                        .push_bind(item.price.minor_units())
-                        .push_bind(item.quantity.get() as i32);
-                });
-                items.build().execute(&mut *tx).await?;
-                insert_history(&mut *tx, order, $crate::domain::order::EVENT_ORDER_CREATED, None, order.user_id.as_str(), None, None).await?;
-                insert_outbox(&mut *tx, outbox, order.created_at).await?;
-                tx.commit().await?;
-                Ok(Inserted::Created)
+                let existing = self
+                    .order_by_checkout_session(order.checkout_session_id)
+                    .await?
+                    .ok_or(StoreError::Conflict)?;
+                Ok(Inserted::AlreadyExists(Box::new(existing)))
             }
 
             async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
