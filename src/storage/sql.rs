@@ -162,62 +162,6 @@ macro_rules! impl_order_store {
             Ok(())
         }
 
-        /// Writes a new order, its items, its creation event and its outbox event with one
-        /// statement per table inside the caller's transaction. `false` (nothing written)
-        /// when the checkout session already has an order.
-        #[allow(dead_code)]
-        async fn write_order_statements(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            order: &Order,
-            outbox: &NewOutboxEvent,
-        ) -> Result<bool, StoreError> {
-            let inserted = sqlx::query(
-                "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
-                 status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
-                 total_minor, shipping_address, billing_address, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-                 ON CONFLICT (checkout_session_id) DO NOTHING",
-            )
-            .bind(order.id.0)
-            .bind(order.user_id.as_str())
-            .bind(order.email.as_deref())
-            .bind(order.checkout_session_id.0)
-            .bind(order.payment_intent_id.as_deref())
-            .bind(order.status.as_str())
-            .bind(&order.currency)
-            .bind(order.subtotal_amount.minor_units())
-            .bind(order.shipping_amount.minor_units())
-            .bind(order.tax_amount.minor_units())
-            .bind(order.discount_amount.minor_units())
-            .bind(order.total_amount.minor_units())
-            .bind(Json(&order.shipping_address))
-            .bind(Json(&order.billing_address))
-            .bind(order.version)
-            .bind(order.created_at)
-            .bind(order.updated_at)
-            .execute(&mut *conn)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Ok(false);
-            }
-            let mut items = QueryBuilder::<$db>::new(
-                "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) ",
-            );
-            items.push_values(order.items.iter().enumerate(), |mut row, (position, item)| {
-                row.push_bind(item.id.0)
-                    .push_bind(order.id.0)
-                    .push_bind(position as i32)
-                    .push_bind(item.product_id.clone())
-                    .push_bind(item.name.clone())
-                    .push_bind(item.price.minor_units())
-                    .push_bind(item.quantity.get() as i32);
-            });
-            items.build().execute(&mut *conn).await?;
-            insert_history(&mut *conn, order, $crate::domain::order::EVENT_ORDER_CREATED, None, order.user_id.as_str(), None, None).await?;
-            insert_outbox(&mut *conn, outbox, order.created_at).await?;
-            Ok(true)
-        }
-
         impl $store {
             /// Loads the items of `orders` in one query and attaches them in position order.
             async fn attach_items(&self, orders: &mut [(i64, Order)]) -> Result<(), StoreError> {

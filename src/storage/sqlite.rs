@@ -3,8 +3,9 @@
 //! spinning on SQLite's busy lock. One process per database file.
 //!
 //! New orders are group-committed: with synchronous=FULL every commit waits for an fsync,
-//! so one task commits all the orders that queued up meanwhile in one transaction (each
-//! order whole or not at all, acknowledged only after the commit).
+//! so one task commits all the orders that queued up meanwhile in one transaction, with
+//! one multi-row INSERT per table (each order whole or not at all, acknowledged only after
+//! the commit).
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -129,10 +130,113 @@ async fn commit_new_orders(writer: SqlitePool, mut queue: mpsc::Receiver<Pending
 
 async fn write_group(writer: &SqlitePool, group: &[PendingOrder]) -> Result<Vec<bool>, StoreError> {
     let mut tx = writer.begin().await?;
-    let mut created = Vec::with_capacity(group.len());
-    for pending in group {
-        created.push(write_order_statements(&mut tx, &pending.order, &pending.outbox).await?);
-    }
+    let created = write_orders_together(&mut tx, group).await?;
     tx.commit().await?;
     Ok(created)
+}
+
+/// Writes new orders with one multi-row INSERT per table (orders, items, creation events,
+/// outbox) inside the caller's transaction. Per order: `false` (nothing written for it)
+/// when its checkout session already has an order.
+async fn write_orders_together(
+    conn: &mut sqlx::SqliteConnection,
+    group: &[PendingOrder],
+) -> Result<Vec<bool>, StoreError> {
+    let mut orders = QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
+         status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
+         total_minor, shipping_address, billing_address, version, created_at, updated_at) ",
+    );
+    orders.push_values(group, |mut row, pending| {
+        let order = &pending.order;
+        row.push_bind(order.id.0)
+            .push_bind(order.user_id.as_str())
+            .push_bind(order.email.as_deref())
+            .push_bind(order.checkout_session_id.0)
+            .push_bind(order.payment_intent_id.as_deref())
+            .push_bind(order.status.as_str())
+            .push_bind(order.currency.as_str())
+            .push_bind(order.subtotal_amount.minor_units())
+            .push_bind(order.shipping_amount.minor_units())
+            .push_bind(order.tax_amount.minor_units())
+            .push_bind(order.discount_amount.minor_units())
+            .push_bind(order.total_amount.minor_units())
+            .push_bind(Json(&order.shipping_address))
+            .push_bind(Json(&order.billing_address))
+            .push_bind(order.version)
+            .push_bind(order.created_at)
+            .push_bind(order.updated_at);
+    });
+    orders.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id");
+    let inserted: Vec<Uuid> = orders.build_query_scalar().fetch_all(&mut *conn).await?;
+    let created: Vec<&PendingOrder> = group
+        .iter()
+        .filter(|p| inserted.contains(&p.order.id.0))
+        .collect();
+    if created.is_empty() {
+        return Ok(vec![false; group.len()]);
+    }
+    let lines: Vec<(&Order, usize, &OrderItem)> = created
+        .iter()
+        .flat_map(|p| {
+            p.order
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (&p.order, i, item))
+        })
+        .collect();
+    // Well under SQLite's 32,766 bound parameters per statement.
+    for chunk in lines.chunks(1000) {
+        let mut items = QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) ",
+        );
+        items.push_values(chunk, |mut row, (order, position, item)| {
+            row.push_bind(item.id.0)
+                .push_bind(order.id.0)
+                .push_bind(*position as i32)
+                .push_bind(item.product_id.as_str())
+                .push_bind(item.name.as_deref())
+                .push_bind(item.price.minor_units())
+                .push_bind(item.quantity.get() as i32);
+        });
+        items.build().execute(&mut *conn).await?;
+    }
+    let mut history = QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO order_events (order_id, kind, from_status, to_status, actor, reason, \
+         tracking_number, version, at) ",
+    );
+    history.push_values(&created, |mut row, pending| {
+        let order = &pending.order;
+        row.push_bind(order.id.0)
+            .push_bind(crate::domain::order::EVENT_ORDER_CREATED)
+            .push("NULL")
+            .push_bind(order.status.as_str())
+            .push_bind(order.user_id.as_str())
+            .push("NULL")
+            .push("NULL")
+            .push_bind(order.version)
+            .push_bind(order.updated_at);
+    });
+    history.build().execute(&mut *conn).await?;
+    let mut outbox = QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO outbox (id, event_type, order_id, payload, status, attempts, \
+         next_attempt_at, created_at) ",
+    );
+    outbox.push_values(&created, |mut row, pending| {
+        let event = &pending.outbox;
+        row.push_bind(event.id.0)
+            .push_bind(event.event_type)
+            .push_bind(event.order_id.0)
+            .push_bind(event.payload.as_str())
+            .push("'PENDING'")
+            .push("0")
+            .push_bind(pending.order.created_at)
+            .push_bind(pending.order.created_at);
+    });
+    outbox.build().execute(&mut *conn).await?;
+    Ok(group
+        .iter()
+        .map(|p| inserted.contains(&p.order.id.0))
+        .collect())
 }
