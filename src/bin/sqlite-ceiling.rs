@@ -4,12 +4,13 @@
 //! writer connection shared by `--concurrency` tasks), and no HTTP, JSON or checkout call.
 //!
 //! `--group N`: the tasks hand their orders to one committer that writes whatever has
-//! queued (up to N) in one transaction, like the service's SQLite group commit.
+//! queued (up to N) in one transaction with one multi-row INSERT per table, like the
+//! service's SQLite group commit.
 
 use chrono::Utc;
 use clap::Parser;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -102,10 +103,100 @@ async fn insert_one(tx: &mut Transaction<'_, Sqlite>, payload: &str) -> sqlx::Re
     Ok(())
 }
 
+/// `orders` new orders as the service's SQLite group commit writes them: one multi-row
+/// INSERT per table.
+async fn insert_many(
+    tx: &mut Transaction<'_, Sqlite>,
+    orders: usize,
+    payload: &str,
+) -> sqlx::Result<()> {
+    let now = Utc::now();
+    let ids: Vec<Uuid> = (0..orders).map(|_| Uuid::new_v4()).collect();
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
+         status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
+         total_minor, shipping_address, billing_address, version, created_at, updated_at) ",
+    );
+    query.push_values(&ids, |mut row, id| {
+        row.push_bind(*id)
+            .push_bind("bench-user")
+            .push_bind("bench@example.com")
+            .push_bind(Uuid::new_v4())
+            .push_bind("pi_bench")
+            .push_bind("PENDING")
+            .push_bind("USD")
+            .push_bind(10048_i64)
+            .push_bind(1200_i64)
+            .push_bind(1947_i64)
+            .push_bind(0_i64)
+            .push_bind(13195_i64)
+            .push_bind(ADDRESS)
+            .push_bind(ADDRESS)
+            .push_bind(1_i64)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    query.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id");
+    let created: Vec<Uuid> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) ",
+    );
+    let lines: Vec<(Uuid, i32)> = created.iter().flat_map(|id| [(*id, 0), (*id, 1)]).collect();
+    query.push_values(&lines, |mut row, (id, position)| {
+        let (product, name, price, quantity) = if *position == 0 {
+            ("prod-1", "Espresso cup", 4599_i64, 2_i32)
+        } else {
+            ("prod-2", "Saucer", 850, 1)
+        };
+        row.push_bind(Uuid::new_v4())
+            .push_bind(*id)
+            .push_bind(*position)
+            .push_bind(product)
+            .push_bind(name)
+            .push_bind(price)
+            .push_bind(quantity);
+    });
+    query.build().execute(&mut **tx).await?;
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO order_events (order_id, kind, from_status, to_status, actor, reason, \
+         tracking_number, version, at) ",
+    );
+    query.push_values(&created, |mut row, id| {
+        row.push_bind(*id)
+            .push_bind("ORDER_CREATED")
+            .push("NULL")
+            .push_bind("PENDING")
+            .push_bind("bench-user")
+            .push("NULL")
+            .push("NULL")
+            .push_bind(1_i64)
+            .push_bind(now);
+    });
+    query.build().execute(&mut **tx).await?;
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO outbox (id, event_type, order_id, payload, status, attempts, \
+         next_attempt_at, created_at) ",
+    );
+    query.push_values(&created, |mut row, id| {
+        row.push_bind(Uuid::new_v4())
+            .push_bind("ORDER_CONFIRMATION")
+            .push_bind(*id)
+            .push_bind(payload)
+            .push("'PENDING'")
+            .push("0")
+            .push_bind(now)
+            .push_bind(now);
+    });
+    query.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
 async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    for _ in 0..orders {
+    if orders == 1 {
         insert_one(&mut tx, payload).await?;
+    } else {
+        insert_many(&mut tx, orders, payload).await?;
     }
     tx.commit().await
 }
