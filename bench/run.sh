@@ -90,7 +90,7 @@ wait_http() { # URL [seconds]
 # How fast this disk makes one 8 kB write durable right now (the floor under every commit).
 FSYNC_TEST=$(ls /usr/lib/postgresql/*/bin/pg_test_fsync 2>/dev/null | tail -1 || true)
 FDATASYNC=0
-[ -n "$FSYNC_TEST" ] && FDATASYNC=$("$FSYNC_TEST" -s 1 -f "$WORK/fsync.test" 2>/dev/null | awk '/^ +fdatasync/ {print $2; exit}')
+[ -n "$FSYNC_TEST" ] && FDATASYNC=$("$FSYNC_TEST" -s 1 -f "$WORK/fsync.test" 2>/dev/null | awk '/^ +fdatasync/ && !n++ {print $2}' || true)
 {
   echo "{\"kind\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\",\"fdatasync_per_s\":${FDATASYNC:-0}}"
 } | tee -a "$RESULTS" >&2
