@@ -38,7 +38,7 @@ levels = sorted({r["concurrency"] for r in rows if r.get("kind") == "create"})
 
 print(f"Machine: {machine.get('nproc')} × {machine.get('cpu')}, load {machine.get('load1')} at start, "
       f"one 8 kB fdatasync {machine.get('fdatasync_per_s', '?')}/s (pg_test_fsync), "
-      f"{machine.get('duration_s')} s per point, commit {machine.get('git')}.\n")
+      f"{machine.get('duration_s')} s per point, commit {machine.get('git')}, service binary {machine.get('service')}.\n")
 print("### The service\n")
 print("| backend | conc. | create orders/s | p50 ms | p95 ms | p99 ms | GET /orders/{id} req/s | p50 ms | p99 ms | load |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -7,7 +7,8 @@
 #
 # Usage: bench/run.sh [--quick] [--backends "sqlite postgres"] [--concurrency "1 16 64"]
 #   --quick   about 3 s per point instead of 10 (the whole run takes ~2-3 minutes)
-# Env: PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_DB_PREFIX.
+# Env: PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_DB_PREFIX,
+#   ORDER_SERVICE_BIN (benchmark another build of the service, e.g. a copy of an older one).
 # Output: bench/results/<time>/results.jsonl (one JSON line per point) and report.md.
 # Durability as shipped: PostgreSQL fsync + synchronous_commit on, SQLite WAL with
 # synchronous=FULL.
@@ -47,6 +48,7 @@ fi
 echo "== building release binaries" >&2
 cargo build --release --bins >&2
 BIN=$ROOT/target/release
+SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
 
 OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
@@ -92,7 +94,7 @@ FSYNC_TEST=$(ls /usr/lib/postgresql/*/bin/pg_test_fsync 2>/dev/null | tail -1 ||
 FDATASYNC=0
 [ -n "$FSYNC_TEST" ] && FDATASYNC=$("$FSYNC_TEST" -s 1 -f "$WORK/fsync.test" 2>/dev/null | awk '/^ +fdatasync/ && !n++ {print $2}' || true)
 {
-  echo "{\"kind\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\",\"fdatasync_per_s\":${FDATASYNC:-0}}"
+  echo "{\"kind\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\",\"service\":\"$SERVICE_BIN\",\"fdatasync_per_s\":${FDATASYNC:-0}}"
 } | tee -a "$RESULTS" >&2
 
 STUB_PORT=$(free_port)
@@ -111,7 +113,7 @@ run_service() { # BACKEND DATABASE_URL
   local backend=$1 url=$2 port ids="$WORK/ids-$1.txt"
   port=$(free_port)
   PORT=$port HOST=127.0.0.1 DATABASE_URL=$url CHECKOUT_SERVICE_URL="http://127.0.0.1:$STUB_PORT" AUTH_DISABLED=true \
-    "$BIN/order-service" >"$OUT/service-$backend.log" 2>&1 &
+    "$SERVICE_BIN" >"$OUT/service-$backend.log" 2>&1 &
   local pid=$!
   PIDS+=($pid)
   wait_http "http://127.0.0.1:$port/health/ready"
