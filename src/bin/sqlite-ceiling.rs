@@ -2,6 +2,7 @@
 //! write (order row, two item rows in one statement, `order_events` row, outbox row, in one
 //! transaction) in a tight loop, with the service's settings (WAL, synchronous=FULL, one
 //! writer connection shared by `--concurrency` tasks), and no HTTP, JSON or checkout call.
+//! Ids as the service makes them: v7 for orders and items, v4 for events and sessions.
 //!
 //! `--group N`: the tasks hand their orders to one committer that writes whatever has
 //! queued (up to N) in one transaction with one multi-row INSERT per table, like the
@@ -30,6 +31,10 @@ struct Args {
     group: usize,
     #[arg(long, default_value = "")]
     label: String,
+    /// SQLite's `wal_autocheckpoint` (pages; 0 = never, SQLite's default is 1000), to see
+    /// what the checkpoints on the commit path cost.
+    #[arg(long)]
+    wal_autocheckpoint: Option<u32>,
 }
 
 const ADDRESS: &str =
@@ -37,7 +42,7 @@ const ADDRESS: &str =
 
 async fn insert_one(tx: &mut Transaction<'_, Sqlite>, payload: &str) -> sqlx::Result<()> {
     let now = Utc::now();
-    let order_id = Uuid::new_v4();
+    let order_id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
          status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
@@ -68,9 +73,9 @@ async fn insert_one(tx: &mut Transaction<'_, Sqlite>, payload: &str) -> sqlx::Re
         "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) \
          VALUES ($1, $2, 0, 'prod-1', 'Espresso cup', 4599, 2), ($3, $4, 1, 'prod-2', 'Saucer', 850, 1)",
     )
-    .bind(Uuid::new_v4())
+    .bind(Uuid::now_v7())
     .bind(order_id)
-    .bind(Uuid::new_v4())
+    .bind(Uuid::now_v7())
     .bind(order_id)
     .execute(&mut **tx)
     .await?;
@@ -111,7 +116,7 @@ async fn insert_many(
     payload: &str,
 ) -> sqlx::Result<()> {
     let now = Utc::now();
-    let ids: Vec<Uuid> = (0..orders).map(|_| Uuid::new_v4()).collect();
+    let ids: Vec<Uuid> = (0..orders).map(|_| Uuid::now_v7()).collect();
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
          status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
@@ -148,7 +153,7 @@ async fn insert_many(
         } else {
             ("prod-2", "Saucer", 850, 1)
         };
-        row.push_bind(Uuid::new_v4())
+        row.push_bind(Uuid::now_v7())
             .push_bind(*id)
             .push_bind(*position)
             .push_bind(product)
@@ -236,6 +241,10 @@ async fn main() -> anyhow::Result<()> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
+    let options = match args.wal_autocheckpoint {
+        Some(pages) => options.pragma("wal_autocheckpoint", pages.to_string()),
+        None => options,
+    };
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options)
