@@ -8,9 +8,9 @@
 #  2. SIGKILL of one instance mid-load → every order acknowledged 200/201 is stored, and
 #     every order's confirmation arrives once the survivors take over the dead instance's
 #     outbox leases;
-#  3. PostgreSQL restarted mid-load → answers are 2xx or 5xx only (readiness 503 while
-#     down), the service recovers by itself within seconds, no acknowledged order is lost
-#     or doubled, and every confirmation still arrives.
+#  3. PostgreSQL restarted mid-load → answers are 2xx or 5xx only, readiness answers 503
+#     while it is down, the service recovers by itself within seconds, no acknowledged
+#     order is lost or doubled, and every confirmation still arrives.
 #
 # Usage: bench/stress.sh [--short]     (--short: < 3 minutes once built, for CI)
 # Env: PG_URL (default postgres://postgres@127.0.0.1:5432). Restarts the local cluster
@@ -137,11 +137,17 @@ python3 bench/stress_client.py load --instances "$SURVIVORS" --seconds "$RESTART
   --out "$WORK/restart.jsonl" &
 client=$!
 ( while kill -0 $client 2>/dev/null; do
-    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$(url 0)/health/ready")
+    code=$(curl -s -o /dev/null -m 4 -w '%{http_code}' "$(url 0)/health/ready")
     echo "$(date +%s.%N) $code"
     sleep 0.1
   done ) >"$WORK/ready.log" &
 poller=$!
+( while kill -0 $client 2>/dev/null; do
+    pg_isready -h 127.0.0.1 -q -t 1; rc=$?
+    echo "$(date +%s.%N) $rc"
+    sleep 0.05
+  done ) >"$WORK/pg.log" &
+pg_poller=$!
 sleep "$RESTART_AT"
 restart_begin=$(date +%s.%N)
 pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main restart >&2 || true
@@ -149,25 +155,45 @@ ensure_pg_up
 pg_back=$(date +%s.%N)
 echo "PostgreSQL restarted in $(python3 -c "print(round($pg_back - $restart_begin, 1))") s" >&2
 wait $client
-wait $poller 2>/dev/null
+wait $poller $pg_poller 2>/dev/null
 dump_orders
 check restart-acked acked "$WORK/restart.jsonl" "$WORK/orders.csv" restart-acked
 check restart-answers statuses "$WORK/restart.jsonl" 200,201,500,502,503,504 restart-answers
 # Recovery: the first acknowledged create answered after PostgreSQL was back.
-read -r saw_5xx saw_503 recovery < <(python3 - "$WORK/restart.jsonl" "$WORK/ready.log" "$pg_back" <<'EOF'
-import json, sys
+# Readiness must always answer (within its 2 s budget) and never 200 while PostgreSQL
+# refuses connections (pg_isready sampled every 50 ms; 0.3 s margins at both ends).
+read -r saw_5xx readiness down_secs down_codes recovery < <(python3 - "$WORK/restart.jsonl" "$WORK/ready.log" "$WORK/pg.log" "$pg_back" <<'EOF'
+import collections, json, sys
 res = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-ready = [l.split() for l in open(sys.argv[2]) if l.strip()]
-pg_back = float(sys.argv[3])
-after = [r["t"] - pg_back for r in res if r["t"] >= pg_back and r["status"] in (200, 201)]
-print(sum(1 for r in res if r["status"] >= 500), sum(1 for _, code in ready if code == "503"),
+ready = [(float(t), code) for t, code in (l.split() for l in open(sys.argv[2]) if l.strip())]
+pg = [(float(t), rc == "0") for t, rc in (l.split() for l in open(sys.argv[3]) if l.strip())]
+pg_back = float(sys.argv[4])
+down, start = [], None
+for t, up in pg:
+    if not up and start is None:
+        start = t
+    if up and start is not None:
+        down.append((start, t)); start = None
+inside = lambda t: any(a + 0.3 < t < b - 0.3 for a, b in down)
+back = down[-1][1] if down else pg_back  # when pg_isready first answered again
+after = [r["t"] - back for r in res if r["t"] >= back and r["status"] in (200, 201)]
+fmt = lambda c: ",".join(f"{k}x{n}" for k, n in sorted(c.items())) or "none"
+print(sum(1 for r in res if r["status"] >= 500), fmt(collections.Counter(c for _, c in ready)),
+      round(sum(b - a for a, b in down), 2), fmt(collections.Counter(c for t, c in ready if inside(t))),
       round(min(after), 2) if after else -1)
 EOF
 )
-echo "restart-observed: $saw_5xx answers 5xx while PostgreSQL was down, readiness 503 seen $saw_503 times"
+echo "restart-observed: PostgreSQL refused connections for ${down_secs}s; $saw_5xx creates answered 5xx; readiness answers (status x count): $readiness; during the outage: $down_codes"
+if [[ "$readiness" == *000x* ]]; then
+  violation restart-readiness "readiness did not answer within 4 s ($readiness)"
+elif [[ "$down_codes" == *200x* ]]; then
+  violation restart-readiness "readiness answered 200 while PostgreSQL refused connections ($down_codes)"
+else
+  echo "restart-readiness: ok — readiness always answered, and 503 whenever PostgreSQL was down"; PASSED+=(restart-readiness)
+fi
 if python3 -c "import sys; sys.exit(0 if 0 <= $recovery <= $RECOVERY_LIMIT_SECS else 1)"; then
   PASSED+=(restart-recovered)
-  echo "restart-recovered: ok — first order acknowledged ${recovery}s after PostgreSQL was back, no service restart"
+  echo "restart-recovered: ok — first order acknowledged ${recovery}s after PostgreSQL accepted connections again, no service restart"
 else
   violation restart-recovered "no order acknowledged within ${RECOVERY_LIMIT_SECS}s after PostgreSQL came back (${recovery})"
 fi
