@@ -131,6 +131,7 @@ impl CheckoutSession {
 
     /// Applies the contract's rules: COMPLETED, at least one item, usable data, totals that add up.
     pub fn into_draft(self) -> Result<OrderDraft, SessionRejection> {
+        let owner = self.user_id();
         let wire = self.wire;
         let status = wire
             .status
@@ -158,12 +159,7 @@ impl CheckoutSession {
             return Err(SessionRejection::Empty);
         }
         let invalid = |msg: String| SessionRejection::Invalid(msg);
-        let user_id = wire
-            .user_id
-            .as_deref()
-            .and_then(loose_text)
-            .and_then(|u| UserId::parse(&u))
-            .ok_or_else(|| invalid("userId is missing".into()))?;
+        let user_id = owner.ok_or_else(|| invalid("userId is missing".into()))?;
         let items = raw_items
             .into_iter()
             .enumerate()
