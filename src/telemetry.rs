@@ -1,6 +1,5 @@
 //! Logs, metrics and process-wide crypto setup.
 
-use crate::outbox::OutboxStats;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
@@ -84,16 +83,6 @@ fn describe_metrics() {
         "Outbox delivery attempts by result"
     );
     describe_gauge!("db_pool_connections", "Database pool connections by state");
-}
-
-pub fn record_outbox_stats(stats: &OutboxStats) {
-    metrics::gauge!("outbox_backlog").set(stats.pending as f64);
-    metrics::gauge!("outbox_failed").set(stats.failed as f64);
-    let age = stats
-        .oldest_pending_at
-        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
-    metrics::gauge!("outbox_oldest_pending_age_seconds").set(age);
 }
 
 pub fn record_pool_usage((in_use, idle, max): (u32, u32, u32)) {

@@ -2,7 +2,7 @@
 //! a lease (so a crashed instance's events are picked up again once the lease ends),
 //! delivers them to every configured sink, and records the outcome.
 
-use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord};
+use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord, OutboxStats};
 use crate::storage::{SharedStore, Sinks};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -105,7 +105,7 @@ impl OutboxWorker {
             if last_stats.elapsed() >= Duration::from_secs(2) {
                 last_stats = Instant::now();
                 if let Ok(stats) = self.store.outbox_stats().await {
-                    crate::telemetry::record_outbox_stats(&stats);
+                    record_outbox_stats(&stats);
                     if self.notifier.is_none()
                         && stats.pending > 0
                         && last_backlog_log.elapsed() >= Duration::from_secs(30)
@@ -182,4 +182,15 @@ impl OutboxWorker {
             tracing::warn!(error = %e, "could not record outbox outcome");
         }
     }
+}
+
+/// The outbox gauges of `/metrics`, from the latest stats.
+fn record_outbox_stats(stats: &OutboxStats) {
+    metrics::gauge!("outbox_backlog").set(stats.pending as f64);
+    metrics::gauge!("outbox_failed").set(stats.failed as f64);
+    let age = stats
+        .oldest_pending_at
+        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    metrics::gauge!("outbox_oldest_pending_age_seconds").set(age);
 }

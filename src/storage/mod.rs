@@ -1,23 +1,26 @@
-//! Persistence of orders, their history and the outbox. One trait, one implementation per
-//! backend (SQLite embedded by default, PostgreSQL for production); both share their SQL
-//! text through `sql.rs` and run the same test suite.
+//! Persistence of orders, their history and the outbox queue. One trait, one module per
+//! backend (SQLite embedded by default, PostgreSQL for production). The statements both
+//! run alike live in `shared`, the row types in `rows`; what differs (how a new order is
+//! written, how a claim is locked) sits in each backend's module. Both run the same tests.
 
+pub mod outbox;
 mod postgres;
-mod sql;
+pub mod rows;
+mod shared;
 mod sqlite;
 
 use crate::domain::{
     Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
     UserId,
 };
-use crate::outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+pub use outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus, Sinks};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, write_orders_together};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -66,13 +69,6 @@ pub struct OrderFilter {
 /// A page of orders with the keyset position of each.
 pub struct OrderPage {
     pub orders: Vec<(i64, Order)>,
-}
-
-/// Where an outbox event must go; completing all configured sinks delivers it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sinks {
-    pub webhook: bool,
-    pub nats: bool,
 }
 
 #[async_trait]

@@ -1,0 +1,165 @@
+//! The `order_events` (history) and `outbox` rows.
+
+use super::{PushRow, corrupt, status};
+use crate::domain::{EventId, Order, OrderEvent, OrderId, OrderStatus};
+use crate::storage::StoreError;
+use crate::storage::outbox::{NewOutboxEvent, OutboxRecord, OutboxStatus};
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::query_builder::Separated;
+use sqlx::{Database, Encode, Type};
+use uuid::Uuid;
+
+/// One entry of an order's history.
+#[derive(sqlx::FromRow)]
+pub struct HistoryRow {
+    order_id: Uuid,
+    kind: String,
+    from_status: Option<String>,
+    to_status: String,
+    actor: String,
+    reason: Option<String>,
+    tracking_number: Option<String>,
+    version: i64,
+    at: DateTime<Utc>,
+}
+
+impl HistoryRow {
+    pub const COLUMNS: &str =
+        "order_id, kind, from_status, to_status, actor, reason, tracking_number, version, at";
+
+    /// The entry for `order` as it now is, having come `from` another status (or been
+    /// created, for `None`).
+    pub fn new(
+        order: &Order,
+        kind: &str,
+        from: Option<OrderStatus>,
+        actor: &str,
+        reason: Option<&str>,
+        tracking_number: Option<&str>,
+    ) -> Self {
+        Self {
+            order_id: order.id.0,
+            kind: kind.to_owned(),
+            from_status: from.map(|s| s.to_string()),
+            to_status: order.status.to_string(),
+            actor: actor.to_owned(),
+            reason: reason.map(str::to_owned),
+            tracking_number: tracking_number.map(str::to_owned),
+            version: order.version,
+            at: order.updated_at,
+        }
+    }
+}
+
+impl<DB: Database> PushRow<DB> for HistoryRow
+where
+    Uuid: for<'t> Encode<'t, DB> + Type<DB>,
+    String: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
+    i64: for<'t> Encode<'t, DB> + Type<DB>,
+    DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    fn push_row(&self, mut values: Separated<'_, DB, &'static str>) {
+        values
+            .push_bind(self.order_id)
+            .push_bind(self.kind.clone())
+            .push_bind(self.from_status.clone())
+            .push_bind(self.to_status.clone())
+            .push_bind(self.actor.clone())
+            .push_bind(self.reason.clone())
+            .push_bind(self.tracking_number.clone())
+            .push_bind(self.version)
+            .push_bind(self.at);
+    }
+}
+
+impl TryFrom<HistoryRow> for OrderEvent {
+    type Error = StoreError;
+    fn try_from(row: HistoryRow) -> Result<Self, StoreError> {
+        Ok(OrderEvent {
+            kind: row.kind,
+            from_status: row.from_status.as_deref().map(status).transpose()?,
+            to_status: status(&row.to_status)?,
+            actor: row.actor,
+            at: row.at,
+            version: row.version,
+            reason: row.reason,
+            tracking_number: row.tracking_number,
+        })
+    }
+}
+
+/// A new outbox event, due at once.
+pub struct NewOutboxRow<'a> {
+    pub event: &'a NewOutboxEvent,
+    pub now: DateTime<Utc>,
+}
+
+impl NewOutboxRow<'_> {
+    pub const COLUMNS: &'static str =
+        "id, event_type, order_id, payload, status, attempts, next_attempt_at, created_at";
+}
+
+impl<DB: Database> PushRow<DB> for NewOutboxRow<'_>
+where
+    Uuid: for<'t> Encode<'t, DB> + Type<DB>,
+    String: for<'t> Encode<'t, DB> + Type<DB>,
+    i32: for<'t> Encode<'t, DB> + Type<DB>,
+    DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    fn push_row(&self, mut values: Separated<'_, DB, &'static str>) {
+        let event = self.event;
+        values
+            .push_bind(event.id.0)
+            .push_bind(event.event_type.to_owned())
+            .push_bind(event.order_id.0)
+            .push_bind(event.payload.clone())
+            .push_bind(OutboxStatus::Pending.to_string())
+            .push_bind(0_i32)
+            .push_bind(self.now)
+            .push_bind(self.now);
+    }
+}
+
+/// An outbox event as stored.
+#[derive(sqlx::FromRow)]
+pub struct OutboxRow {
+    id: Uuid,
+    event_type: String,
+    order_id: Uuid,
+    payload: String,
+    status: String,
+    attempts: i32,
+    notified_at: Option<DateTime<Utc>>,
+    published_at: Option<DateTime<Utc>>,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxRow {
+    pub const COLUMNS: &str = "id, event_type, order_id, payload, status, attempts, \
+        notified_at, published_at, next_attempt_at, last_error, created_at, delivered_at";
+}
+
+impl TryFrom<OutboxRow> for OutboxRecord {
+    type Error = StoreError;
+    fn try_from(row: OutboxRow) -> Result<Self, StoreError> {
+        Ok(OutboxRecord {
+            id: EventId(row.id),
+            event_type: row.event_type,
+            order_id: OrderId(row.order_id),
+            status: row.status.parse().map_err(|_| corrupt("outbox status"))?,
+            attempts: row.attempts,
+            notified_at: row.notified_at,
+            published_at: row.published_at,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+            payload: RawValue::from_string(row.payload).map_err(corrupt)?,
+        })
+    }
+}

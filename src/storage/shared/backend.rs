@@ -1,0 +1,36 @@
+//! What a backend must provide to get the shared `OrderStore` implementation.
+
+use crate::domain::Order;
+use crate::storage::StoreError;
+use crate::storage::outbox::NewOutboxEvent;
+use sqlx::{Database, Encode, FromRow, Pool, Type};
+
+/// What a backend provides; the rest of `OrderStore` comes from the implementation below.
+#[async_trait::async_trait]
+pub trait SqlBackend: Send + Sync + 'static {
+    type Db: Database;
+    const NAME: &'static str;
+    /// Appended to the outbox claim's inner `SELECT`: how the backend keeps two workers
+    /// from claiming the same event.
+    const CLAIM_LOCK: &'static str;
+
+    fn reader(&self) -> &Pool<Self::Db>;
+    fn writer(&self) -> &Pool<Self::Db>;
+    /// (in use, idle, max) connections.
+    fn pool_usage(&self) -> (u32, u32, u32);
+    /// Writes the order, its items, its creation event and `outbox` together, the
+    /// backend's fastest way. `false` (nothing written) when the session has an order.
+    async fn write_new_order(
+        &self,
+        order: &Order,
+        outbox: &NewOutboxEvent,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A value that can be bound to a statement on `DB`.
+pub trait Bind<DB: Database>: for<'t> Encode<'t, DB> + Type<DB> + Send {}
+impl<DB: Database, T: for<'t> Encode<'t, DB> + Type<DB> + Send> Bind<DB> for T {}
+
+/// Rows decoded from `DB`.
+pub trait Decoded<DB: Database>: for<'r> FromRow<'r, DB::Row> + Send + Unpin {}
+impl<DB: Database, T: for<'r> FromRow<'r, DB::Row> + Send + Unpin> Decoded<DB> for T {}
