@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Written and parsed as the upper-case name (`PENDING`), in any case when parsed.
+// Written and parsed as the upper-case name (`PENDING`), in any case when parsed.
 #[derive(
     Clone,
     Copy,

@@ -3,7 +3,7 @@
 //! delivers them to every configured sink, and records the outcome.
 
 use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord, OutboxStats};
-use crate::storage::{SharedStore, Sinks};
+use crate::storage::{OutboxClaim, OutboxRetry, SharedStore, Sinks};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,12 +83,12 @@ impl OutboxWorker {
             if sinks.webhook || sinks.nats {
                 match self
                     .store
-                    .claim_outbox(
-                        &self.worker_id,
-                        self.config.lease,
-                        self.config.batch_size,
+                    .claim_outbox(OutboxClaim {
+                        worker: &self.worker_id,
+                        lease: self.config.lease,
+                        limit: self.config.batch_size,
                         sinks,
-                    )
+                    })
                     .await
                 {
                     Ok(batch) => {
@@ -154,7 +154,7 @@ impl OutboxWorker {
                 let now = crate::domain::order::now();
                 let note = "published; waiting for NOTIFICATION_SERVICE_URL";
                 self.store
-                    .reschedule_outbox(event.id, event.attempts, now, note)
+                    .reschedule_outbox(event.id, retry(event.attempts, now, note))
                     .await
             }
             (DeliveryOutcome::Retry(reason), _) => {
@@ -164,7 +164,7 @@ impl OutboxWorker {
                 let next = crate::domain::order::now()
                     + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
                 self.store
-                    .reschedule_outbox(event.id, attempts, next, reason)
+                    .reschedule_outbox(event.id, retry(attempts, next, reason))
                     .await
             }
             (DeliveryOutcome::Permanent(reason), _) => {
@@ -181,6 +181,18 @@ impl OutboxWorker {
             // The lease expires and another attempt follows; at-least-once holds.
             tracing::warn!(error = %e, "could not record outbox outcome");
         }
+    }
+}
+
+fn retry(
+    attempts: i32,
+    next_attempt_at: chrono::DateTime<chrono::Utc>,
+    error: &str,
+) -> OutboxRetry<'_> {
+    OutboxRetry {
+        attempts,
+        next_attempt_at,
+        error,
     }
 }
 

@@ -14,10 +14,10 @@ use crate::domain::{
     UserId,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-pub use outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus, Sinks};
+pub use outbox::{
+    NewOutboxEvent, OutboxClaim, OutboxRecord, OutboxRetry, OutboxStats, OutboxStatus, Sinks,
+};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, write_orders_together};
@@ -66,6 +66,17 @@ pub struct OrderFilter {
     pub limit: u32,
 }
 
+/// A status change to persist: the order as changed in memory, the version it was read
+/// at, what its history entry records and the event to send.
+pub struct StatusChangeRecord<'a> {
+    pub order: &'a Order,
+    pub previous_version: i64,
+    pub from: OrderStatus,
+    pub actor: &'a Actor,
+    pub change: &'a StatusChange,
+    pub outbox: &'a NewOutboxEvent,
+}
+
 /// A page of orders with the keyset position of each.
 pub struct OrderPage {
     pub orders: Vec<(i64, Order)>,
@@ -92,33 +103,17 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn list_orders(&self, filter: &OrderFilter) -> Result<OrderPage, StoreError>;
     /// Persists `order` (already changed in memory) if it is still at `previous_version`,
     /// with its history entry and outbox event, in one transaction. `Conflict` otherwise.
-    async fn save_status_change(
-        &self,
-        order: &Order,
-        previous_version: i64,
-        from: OrderStatus,
-        actor: &Actor,
-        change: &StatusChange,
-        outbox: &NewOutboxEvent,
-    ) -> Result<(), StoreError>;
+    async fn save_status_change(&self, change: &StatusChangeRecord<'_>) -> Result<(), StoreError>;
     async fn order_history(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError>;
 
     /// Claims up to `limit` due events for `worker` until `lease` expires.
-    async fn claim_outbox(
-        &self,
-        worker: &str,
-        lease: Duration,
-        limit: u32,
-        sinks: Sinks,
-    ) -> Result<Vec<OutboxRecord>, StoreError>;
+    async fn claim_outbox(&self, claim: OutboxClaim<'_>) -> Result<Vec<OutboxRecord>, StoreError>;
     async fn mark_outbox_sink_done(&self, id: EventId, webhook: bool) -> Result<(), StoreError>;
     async fn mark_outbox_delivered(&self, id: EventId) -> Result<(), StoreError>;
     async fn reschedule_outbox(
         &self,
         id: EventId,
-        attempts: i32,
-        next_attempt_at: DateTime<Utc>,
-        error: &str,
+        retry: OutboxRetry<'_>,
     ) -> Result<(), StoreError>;
     async fn park_outbox(&self, id: EventId, attempts: i32, error: &str) -> Result<(), StoreError>;
     async fn list_outbox(

@@ -6,6 +6,7 @@ use crate::domain::{EventId, OrderId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// An event to insert into the outbox, with its payload already serialized.
@@ -17,7 +18,7 @@ pub struct NewOutboxEvent {
     pub payload: String,
 }
 
-/// Where an event is in its delivery; stored as the upper-case name.
+// Where an event is in its delivery; stored as the upper-case name.
 #[derive(
     Clone,
     Copy,
@@ -77,4 +78,22 @@ pub struct OutboxStats {
 pub struct Sinks {
     pub webhook: bool,
     pub nats: bool,
+}
+
+/// A worker's request for due events: up to `limit` of them, leased to `worker` for
+/// `lease`, among those still owed to one of `sinks`.
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxClaim<'a> {
+    pub worker: &'a str,
+    pub lease: Duration,
+    pub limit: u32,
+    pub sinks: Sinks,
+}
+
+/// A failed attempt to record: the event goes back to the queue, due at `next_attempt_at`.
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxRetry<'a> {
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub error: &'a str,
 }

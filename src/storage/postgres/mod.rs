@@ -6,13 +6,14 @@ mod new_order;
 
 use super::StoreError;
 use super::outbox::NewOutboxEvent;
-use super::shared::SqlBackend;
+use super::shared::{Pools, SqlBackend};
 use crate::domain::Order;
-use sqlx::PgPool;
+use sqlx::Postgres;
 use sqlx::postgres::PgPoolOptions;
 
 pub struct PostgresStore {
-    pool: PgPool,
+    /// One pool for reads and writes.
+    pools: Pools<Postgres>,
 }
 
 impl PostgresStore {
@@ -24,40 +25,31 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let pools = Pools {
+            writer: pool,
+            reader: None,
+        };
+        Ok(Self { pools })
     }
 }
 
 #[async_trait::async_trait]
 impl SqlBackend for PostgresStore {
-    type Db = sqlx::Postgres;
+    type Db = Postgres;
     const NAME: &'static str = "postgres";
-    /// Another instance's worker skips the rows this claim is taking instead of waiting.
-    const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
-
-    fn reader(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn writer(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn pool_usage(&self) -> (u32, u32, u32) {
-        let idle = self.pool.num_idle() as u32;
-        let size = self.pool.size();
-        (
-            size.saturating_sub(idle),
-            idle,
-            self.pool.options().get_max_connections(),
-        )
-    }
 
     async fn write_new_order(
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
     ) -> Result<bool, StoreError> {
-        new_order::write_new_order(&self.pool, order, outbox).await
+        new_order::write_new_order(&self.pools.writer, order, outbox).await
+    }
+
+    /// Another instance's worker skips the rows this claim is taking instead of waiting.
+    const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+
+    fn pools(&self) -> &Pools<Postgres> {
+        &self.pools
     }
 }

@@ -1,13 +1,11 @@
 //! The `order_events` (history) and `outbox` rows.
 
-use super::{PushRow, corrupt, status};
+use super::{InsertRow, Value, corrupt, status};
 use crate::domain::{EventId, Order, OrderEvent, OrderId, OrderStatus};
 use crate::storage::StoreError;
 use crate::storage::outbox::{NewOutboxEvent, OutboxRecord, OutboxStatus};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
-use sqlx::query_builder::Separated;
-use sqlx::{Database, Encode, Type};
 use uuid::Uuid;
 
 /// One entry of an order's history.
@@ -25,9 +23,6 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
-    pub const COLUMNS: &str =
-        "order_id, kind, from_status, to_status, actor, reason, tracking_number, version, at";
-
     /// The entry for `order` as it now is, having come `from` another status (or been
     /// created, for `None`).
     pub fn new(
@@ -52,25 +47,22 @@ impl HistoryRow {
     }
 }
 
-impl<DB: Database> PushRow<DB> for HistoryRow
-where
-    Uuid: for<'t> Encode<'t, DB> + Type<DB>,
-    String: for<'t> Encode<'t, DB> + Type<DB>,
-    Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
-    i64: for<'t> Encode<'t, DB> + Type<DB>,
-    DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
-{
-    fn push_row(&self, mut values: Separated<'_, DB, &'static str>) {
-        values
-            .push_bind(self.order_id)
-            .push_bind(self.kind.clone())
-            .push_bind(self.from_status.clone())
-            .push_bind(self.to_status.clone())
-            .push_bind(self.actor.clone())
-            .push_bind(self.reason.clone())
-            .push_bind(self.tracking_number.clone())
-            .push_bind(self.version)
-            .push_bind(self.at);
+impl InsertRow for HistoryRow {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("order_id", Value::Uuid(self.order_id)),
+            ("kind", Value::Text(self.kind.clone())),
+            ("from_status", Value::MaybeText(self.from_status.clone())),
+            ("to_status", Value::Text(self.to_status.clone())),
+            ("actor", Value::Text(self.actor.clone())),
+            ("reason", Value::MaybeText(self.reason.clone())),
+            (
+                "tracking_number",
+                Value::MaybeText(self.tracking_number.clone()),
+            ),
+            ("version", Value::BigInt(self.version)),
+            ("at", Value::Time(self.at)),
+        ]
     }
 }
 
@@ -96,29 +88,19 @@ pub struct NewOutboxRow<'a> {
     pub now: DateTime<Utc>,
 }
 
-impl NewOutboxRow<'_> {
-    pub const COLUMNS: &'static str =
-        "id, event_type, order_id, payload, status, attempts, next_attempt_at, created_at";
-}
-
-impl<DB: Database> PushRow<DB> for NewOutboxRow<'_>
-where
-    Uuid: for<'t> Encode<'t, DB> + Type<DB>,
-    String: for<'t> Encode<'t, DB> + Type<DB>,
-    i32: for<'t> Encode<'t, DB> + Type<DB>,
-    DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
-{
-    fn push_row(&self, mut values: Separated<'_, DB, &'static str>) {
+impl InsertRow for NewOutboxRow<'_> {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
         let event = self.event;
-        values
-            .push_bind(event.id.0)
-            .push_bind(event.event_type.to_owned())
-            .push_bind(event.order_id.0)
-            .push_bind(event.payload.clone())
-            .push_bind(OutboxStatus::Pending.to_string())
-            .push_bind(0_i32)
-            .push_bind(self.now)
-            .push_bind(self.now);
+        vec![
+            ("id", Value::Uuid(event.id.0)),
+            ("event_type", Value::Text(event.event_type.to_owned())),
+            ("order_id", Value::Uuid(event.order_id.0)),
+            ("payload", Value::Text(event.payload.clone())),
+            ("status", Value::Text(OutboxStatus::Pending.to_string())),
+            ("attempts", Value::Int(0)),
+            ("next_attempt_at", Value::Time(self.now)),
+            ("created_at", Value::Time(self.now)),
+        ]
     }
 }
 
@@ -137,11 +119,6 @@ pub struct OutboxRow {
     last_error: Option<String>,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
-}
-
-impl OutboxRow {
-    pub const COLUMNS: &str = "id, event_type, order_id, payload, status, attempts, \
-        notified_at, published_at, next_attempt_at, last_error, created_at, delivered_at";
 }
 
 impl TryFrom<OutboxRow> for OutboxRecord {

@@ -1,14 +1,12 @@
 //! The `orders` and `order_items` rows.
 
-use super::{PushRow, corrupt, money, status};
+use super::{InsertRow, Value, corrupt, money, status};
 use crate::domain::{
     Address, CheckoutSessionId, Order, OrderId, OrderItem, OrderItemId, Quantity, UserId,
 };
 use crate::storage::StoreError;
 use chrono::{DateTime, Utc};
-use sqlx::query_builder::Separated;
 use sqlx::types::Json;
-use sqlx::{Database, Encode, Type};
 use uuid::Uuid;
 
 /// One row of `orders`, without `seq` (the database numbers it).
@@ -35,44 +33,37 @@ pub struct OrderRow {
     updated_at: DateTime<Utc>,
 }
 
-impl OrderRow {
-    /// Every column of an order; `push_row` binds them in this order.
-    pub const COLUMNS: &str = "id, user_id, email, checkout_session_id, payment_intent_id, \
-        status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
-        total_minor, shipping_address, billing_address, tracking_number, \
-        cancellation_reason, version, created_at, updated_at";
-}
-
-impl<DB: Database> PushRow<DB> for OrderRow
-where
-    Uuid: for<'t> Encode<'t, DB> + Type<DB>,
-    String: for<'t> Encode<'t, DB> + Type<DB>,
-    Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
-    i64: for<'t> Encode<'t, DB> + Type<DB>,
-    Json<Address>: for<'t> Encode<'t, DB> + Type<DB>,
-    DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
-{
-    fn push_row(&self, mut values: Separated<'_, DB, &'static str>) {
-        values
-            .push_bind(self.id)
-            .push_bind(self.user_id.clone())
-            .push_bind(self.email.clone())
-            .push_bind(self.checkout_session_id)
-            .push_bind(self.payment_intent_id.clone())
-            .push_bind(self.status.clone())
-            .push_bind(self.currency.clone())
-            .push_bind(self.subtotal_minor)
-            .push_bind(self.shipping_minor)
-            .push_bind(self.tax_minor)
-            .push_bind(self.discount_minor)
-            .push_bind(self.total_minor)
-            .push_bind(Json(self.shipping_address.0.clone()))
-            .push_bind(Json(self.billing_address.0.clone()))
-            .push_bind(self.tracking_number.clone())
-            .push_bind(self.cancellation_reason.clone())
-            .push_bind(self.version)
-            .push_bind(self.created_at)
-            .push_bind(self.updated_at);
+impl InsertRow for OrderRow {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
+        let text = |s: &String| Value::Text(s.clone());
+        let maybe = |s: &Option<String>| Value::MaybeText(s.clone());
+        vec![
+            ("id", Value::Uuid(self.id)),
+            ("user_id", text(&self.user_id)),
+            ("email", maybe(&self.email)),
+            ("checkout_session_id", Value::Uuid(self.checkout_session_id)),
+            ("payment_intent_id", maybe(&self.payment_intent_id)),
+            ("status", text(&self.status)),
+            ("currency", text(&self.currency)),
+            ("subtotal_minor", Value::BigInt(self.subtotal_minor)),
+            ("shipping_minor", Value::BigInt(self.shipping_minor)),
+            ("tax_minor", Value::BigInt(self.tax_minor)),
+            ("discount_minor", Value::BigInt(self.discount_minor)),
+            ("total_minor", Value::BigInt(self.total_minor)),
+            (
+                "shipping_address",
+                Value::Address(self.shipping_address.0.clone()),
+            ),
+            (
+                "billing_address",
+                Value::Address(self.billing_address.0.clone()),
+            ),
+            ("tracking_number", maybe(&self.tracking_number)),
+            ("cancellation_reason", maybe(&self.cancellation_reason)),
+            ("version", Value::BigInt(self.version)),
+            ("created_at", Value::Time(self.created_at)),
+            ("updated_at", Value::Time(self.updated_at)),
+        ]
     }
 }
 
@@ -142,18 +133,30 @@ pub struct ListedOrderRow {
 /// One row of `order_items`.
 #[derive(sqlx::FromRow)]
 pub struct ItemRow {
-    pub id: Uuid,
+    id: Uuid,
     pub order_id: Uuid,
-    pub position: i32,
-    pub product_id: String,
-    pub name: Option<String>,
-    pub price_minor: i64,
-    pub quantity: i32,
+    position: i32,
+    product_id: String,
+    name: Option<String>,
+    price_minor: i64,
+    quantity: i32,
+}
+
+impl InsertRow for ItemRow {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("id", Value::Uuid(self.id)),
+            ("order_id", Value::Uuid(self.order_id)),
+            ("position", Value::Int(self.position)),
+            ("product_id", Value::Text(self.product_id.clone())),
+            ("name", Value::MaybeText(self.name.clone())),
+            ("price_minor", Value::BigInt(self.price_minor)),
+            ("quantity", Value::Int(self.quantity)),
+        ]
+    }
 }
 
 impl ItemRow {
-    pub const COLUMNS: &str = "id, order_id, position, product_id, name, price_minor, quantity";
-
     pub fn new(order: &Order, position: usize, item: &OrderItem) -> Self {
         Self {
             id: item.id.0,

@@ -14,10 +14,7 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// from claiming the same event.
     const CLAIM_LOCK: &'static str;
 
-    fn reader(&self) -> &Pool<Self::Db>;
-    fn writer(&self) -> &Pool<Self::Db>;
-    /// (in use, idle, max) connections.
-    fn pool_usage(&self) -> (u32, u32, u32);
+    fn pools(&self) -> &Pools<Self::Db>;
     /// Writes the order, its items, its creation event and `outbox` together, the
     /// backend's fastest way. `false` (nothing written) when the session has an order.
     async fn write_new_order(
@@ -25,6 +22,31 @@ pub trait SqlBackend: Send + Sync + 'static {
         order: &Order,
         outbox: &NewOutboxEvent,
     ) -> Result<bool, StoreError>;
+}
+
+/// The connection pools of a backend: every write goes through `writer`; reads go through
+/// `reader` where the backend has a separate one.
+pub struct Pools<DB: Database> {
+    pub writer: Pool<DB>,
+    pub reader: Option<Pool<DB>>,
+}
+
+impl<DB: Database> Pools<DB> {
+    pub fn reader(&self) -> &Pool<DB> {
+        self.reader.as_ref().unwrap_or(&self.writer)
+    }
+
+    /// (in use, idle, max) connections over all pools.
+    pub fn usage(&self) -> (u32, u32, u32) {
+        let pools = std::iter::once(&self.writer).chain(&self.reader);
+        let (mut size, mut idle, mut max) = (0, 0, 0);
+        for pool in pools {
+            size += pool.size();
+            idle += pool.num_idle() as u32;
+            max += pool.options().get_max_connections();
+        }
+        (size.saturating_sub(idle), idle, max)
+    }
 }
 
 /// A value that can be bound to a statement on `DB`.

@@ -1,14 +1,15 @@
 //! Statements built in pieces: reading orders with their items, multi-row inserts.
 
 use super::{Bind, Decoded};
+use crate::domain::Address;
 use crate::domain::{Order, OrderItem};
 use crate::storage::StoreError;
-use crate::storage::rows::{ItemRow, ListedOrderRow, OrderRow, PushRow};
-use sqlx::{Database, Executor, IntoArguments, Pool, QueryBuilder};
+use crate::storage::rows::{InsertRow, ItemRow, ListedOrderRow, Value, column_names};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
 use std::collections::HashMap;
 use uuid::Uuid;
-
-const SELECT_ORDERS: &str = "SELECT seq, ";
 
 /// Runs `query` (a `SELECT` of listed order rows) and loads the items of what it finds in
 /// one more query, attached in position order.
@@ -32,10 +33,7 @@ where
     if orders.is_empty() {
         return Ok(orders);
     }
-    let mut items = QueryBuilder::<DB>::new(format!(
-        "SELECT {} FROM order_items WHERE order_id IN (",
-        ItemRow::COLUMNS
-    ));
+    let mut items = QueryBuilder::<DB>::new("SELECT * FROM order_items WHERE order_id IN (");
     let mut ids = items.separated(", ");
     for (_, order) in &orders {
         ids.push_bind(order.id.0);
@@ -55,37 +53,54 @@ where
 }
 
 pub fn select_orders<DB: Database>() -> QueryBuilder<DB> {
-    QueryBuilder::new(format!(
-        "{SELECT_ORDERS}{} FROM orders WHERE 1 = 1",
-        OrderRow::COLUMNS
-    ))
+    QueryBuilder::new("SELECT * FROM orders WHERE 1 = 1")
 }
 
-/// Appends `INSERT INTO {table} ({columns}) VALUES …` for `rows` to `query`.
-pub fn push_insert<'r, DB, R>(
-    query: &mut QueryBuilder<DB>,
-    table: &str,
-    columns: &str,
-    rows: impl IntoIterator<Item = &'r R>,
-) where
-    DB: Database,
-    R: PushRow<DB> + 'r,
-{
-    query.push(format!("INSERT INTO {table} ({columns}) "));
-    query.push_values(rows, |values, row| row.push_row(values));
+/// Databases that can bind every kind of row `Value` (both backends): the one place
+/// that turns a row's values into bound parameters.
+pub trait BindRows: Database {
+    /// Appends `VALUES (…), (…)` with each row's values bound.
+    fn push_rows<'r, R: InsertRow + 'r>(
+        query: &mut QueryBuilder<Self>,
+        rows: impl IntoIterator<Item = &'r R>,
+    );
 }
 
-/// `INSERT INTO {table} ({columns}) VALUES …` for `rows`.
-pub fn insert_rows<'r, DB, R>(
-    table: &str,
-    columns: &str,
-    rows: impl IntoIterator<Item = &'r R>,
-) -> QueryBuilder<DB>
+impl<DB: Database> BindRows for DB
 where
-    DB: Database,
-    R: PushRow<DB> + 'r,
+    Uuid: for<'t> Encode<'t, DB> + Type<DB>,
+    String: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
+    i64: for<'t> Encode<'t, DB> + Type<DB>,
+    i32: for<'t> Encode<'t, DB> + Type<DB>,
+    DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
+    Json<Address>: for<'t> Encode<'t, DB> + Type<DB>,
 {
-    let mut query = QueryBuilder::new("");
-    push_insert(&mut query, table, columns, rows);
+    fn push_rows<'r, R: InsertRow + 'r>(
+        query: &mut QueryBuilder<DB>,
+        rows: impl IntoIterator<Item = &'r R>,
+    ) {
+        query.push_values(rows, |mut values, row| {
+            for (_, value) in row.columns() {
+                match value {
+                    Value::Uuid(v) => values.push_bind(v),
+                    Value::Text(v) => values.push_bind(v),
+                    Value::MaybeText(v) => values.push_bind(v),
+                    Value::BigInt(v) => values.push_bind(v),
+                    Value::Int(v) => values.push_bind(v),
+                    Value::Time(v) => values.push_bind(v),
+                    Value::Address(v) => values.push_bind(Json(v)),
+                };
+            }
+        });
+    }
+}
+
+/// `INSERT INTO {table} (…) VALUES …` for `rows` (at least one), the column list taken
+/// from the first row.
+pub fn insert_rows<DB: BindRows, R: InsertRow>(table: &str, rows: &[R]) -> QueryBuilder<DB> {
+    let columns = rows.first().map(column_names).unwrap_or_default();
+    let mut query = QueryBuilder::new(format!("INSERT INTO {table} ({columns}) "));
+    DB::push_rows(&mut query, rows);
     query
 }

@@ -6,20 +6,19 @@
 mod backend;
 mod fetch;
 
-pub use backend::{Bind, Decoded, SqlBackend};
-pub use fetch::{insert_rows, push_insert};
+pub use backend::{Bind, Decoded, Pools, SqlBackend};
+pub use fetch::{BindRows, insert_rows};
 
-use super::outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus, Sinks};
-use super::rows::{HistoryRow, ItemRow, ListedOrderRow, NewOutboxRow, OutboxRow, PushRow};
-use super::{Inserted, OrderFilter, OrderPage, OrderStore, StoreError};
-use crate::domain::order::{EVENT_STATUS_CHANGED, now};
-use crate::domain::{
-    Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
+use super::outbox::{
+    NewOutboxEvent, OutboxClaim, OutboxRecord, OutboxRetry, OutboxStats, OutboxStatus,
 };
+use super::rows::{HistoryRow, ItemRow, ListedOrderRow, NewOutboxRow, OutboxRow};
+use super::{Inserted, OrderFilter, OrderPage, OrderStore, StatusChangeRecord, StoreError};
+use crate::domain::order::{EVENT_STATUS_CHANGED, now};
+use crate::domain::{CheckoutSessionId, EventId, Order, OrderEvent, OrderId};
 use chrono::{DateTime, Utc};
 use fetch::{fetch_orders, select_orders};
 use sqlx::{Database, Executor, IntoArguments};
-use std::time::Duration;
 use uuid::Uuid;
 
 #[async_trait::async_trait]
@@ -37,22 +36,24 @@ where
     DateTime<Utc>: Bind<B::Db>,
     ListedOrderRow: Decoded<B::Db>,
     ItemRow: Decoded<B::Db>,
-    HistoryRow: Decoded<B::Db> + PushRow<B::Db>,
+    HistoryRow: Decoded<B::Db>,
     OutboxRow: Decoded<B::Db>,
     OutboxStats: Decoded<B::Db>,
-    for<'a> NewOutboxRow<'a>: PushRow<B::Db>,
+    B::Db: BindRows,
 {
     fn backend(&self) -> &'static str {
         B::NAME
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.reader()).await?;
+        sqlx::query("SELECT 1")
+            .execute(self.pools().reader())
+            .await?;
         Ok(())
     }
 
     fn pool_usage(&self) -> (u32, u32, u32) {
-        SqlBackend::pool_usage(self)
+        self.pools().usage()
     }
 
     async fn insert_order(
@@ -73,7 +74,7 @@ where
     async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let mut query = select_orders();
         query.push(" AND id = ").push_bind(id.0);
-        Ok(fetch_orders(self.reader(), query)
+        Ok(fetch_orders(self.pools().reader(), query)
             .await?
             .pop()
             .map(|(_, o)| o))
@@ -85,7 +86,7 @@ where
     ) -> Result<Option<Order>, StoreError> {
         let mut query = select_orders();
         query.push(" AND checkout_session_id = ").push_bind(id.0);
-        Ok(fetch_orders(self.reader(), query)
+        Ok(fetch_orders(self.pools().reader(), query)
             .await?
             .pop()
             .map(|(_, o)| o))
@@ -106,20 +107,20 @@ where
         }
         query.push(" ORDER BY seq DESC LIMIT ");
         query.push_bind(i64::from(filter.limit));
-        let orders = fetch_orders(self.reader(), query).await?;
+        let orders = fetch_orders(self.pools().reader(), query).await?;
         Ok(OrderPage { orders })
     }
 
-    async fn save_status_change(
-        &self,
-        order: &Order,
-        previous_version: i64,
-        from: OrderStatus,
-        actor: &Actor,
-        change: &StatusChange,
-        outbox: &NewOutboxEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn save_status_change(&self, record: &StatusChangeRecord<'_>) -> Result<(), StoreError> {
+        let StatusChangeRecord {
+            order,
+            previous_version,
+            from,
+            actor,
+            change,
+            outbox,
+        } = *record;
+        let mut tx = self.pools().writer.begin().await?;
         let updated = sqlx::query(
             "UPDATE orders SET status = $1, tracking_number = $2, cancellation_reason = $3, \
              version = $4, updated_at = $5 WHERE id = $6 AND version = $7 RETURNING id",
@@ -145,7 +146,7 @@ where
             change.reason.as_deref(),
             change.tracking_number.as_deref(),
         );
-        insert_rows("order_events", HistoryRow::COLUMNS, [&history])
+        insert_rows("order_events", &[history])
             .build()
             .execute(&mut *tx)
             .await?;
@@ -153,7 +154,7 @@ where
             event: outbox,
             now: order.updated_at,
         };
-        insert_rows("outbox", NewOutboxRow::COLUMNS, [&event])
+        insert_rows("outbox", &[event])
             .build()
             .execute(&mut *tx)
             .await?;
@@ -162,43 +163,34 @@ where
     }
 
     async fn order_history(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM order_events WHERE order_id = $1 ORDER BY id",
-            HistoryRow::COLUMNS
-        );
-        let rows: Vec<HistoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let sql = "SELECT * FROM order_events WHERE order_id = $1 ORDER BY id";
+        let rows: Vec<HistoryRow> = sqlx::query_as(sql)
             .bind(id.0)
-            .fetch_all(self.reader())
+            .fetch_all(self.pools().reader())
             .await?;
         rows.into_iter().map(OrderEvent::try_from).collect()
     }
 
-    async fn claim_outbox(
-        &self,
-        worker: &str,
-        lease: Duration,
-        limit: u32,
-        sinks: Sinks,
-    ) -> Result<Vec<OutboxRecord>, StoreError> {
+    async fn claim_outbox(&self, claim: OutboxClaim<'_>) -> Result<Vec<OutboxRecord>, StoreError> {
         let now = now();
-        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+        let lease = chrono::Duration::from_std(claim.lease);
+        let lease = lease.unwrap_or(chrono::Duration::seconds(30));
         let sql = format!(
             "UPDATE outbox SET locked_by = $1, locked_until = $2 WHERE id IN \
              (SELECT id FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $3 \
               AND (locked_until IS NULL OR locked_until < $3) \
               AND (($4 AND notified_at IS NULL) OR ($5 AND published_at IS NULL)) \
-              ORDER BY next_attempt_at LIMIT $6 {}) RETURNING {}",
-            B::CLAIM_LOCK,
-            OutboxRow::COLUMNS
+              ORDER BY next_attempt_at LIMIT $6 {}) RETURNING *",
+            B::CLAIM_LOCK
         );
         let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(worker.to_owned())
+            .bind(claim.worker.to_owned())
             .bind(now + lease)
             .bind(now)
-            .bind(sinks.webhook)
-            .bind(sinks.nats)
-            .bind(i64::from(limit))
-            .fetch_all(self.writer())
+            .bind(claim.sinks.webhook)
+            .bind(claim.sinks.nats)
+            .bind(i64::from(claim.limit))
+            .fetch_all(&self.pools().writer)
             .await?;
         rows.into_iter().map(OutboxRecord::try_from).collect()
     }
@@ -211,7 +203,7 @@ where
         };
         let sql = format!("UPDATE outbox SET {column} = $1 WHERE id = $2");
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now());
-        query.bind(id.0).execute(self.writer()).await?;
+        query.bind(id.0).execute(&self.pools().writer).await?;
         Ok(())
     }
 
@@ -222,7 +214,7 @@ where
         )
         .bind(now())
         .bind(id.0)
-        .execute(self.writer())
+        .execute(&self.pools().writer)
         .await?;
         Ok(())
     }
@@ -230,19 +222,33 @@ where
     async fn reschedule_outbox(
         &self,
         id: EventId,
-        attempts: i32,
-        next_attempt_at: DateTime<Utc>,
-        error: &str,
+        retry: OutboxRetry<'_>,
     ) -> Result<(), StoreError> {
         let release = "locked_by = NULL, locked_until = NULL";
         let sql = format!(
             "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3, {release} \
              WHERE id = $4"
         );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(attempts);
-        let query = query.bind(next_attempt_at).bind(error.to_owned());
-        query.bind(id.0).execute(self.writer()).await?;
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(retry.attempts);
+        let query = query
+            .bind(retry.next_attempt_at)
+            .bind(retry.error.to_owned());
+        query.bind(id.0).execute(&self.pools().writer).await?;
         Ok(())
+    }
+
+    async fn list_outbox(
+        &self,
+        status: OutboxStatus,
+        limit: u32,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = "SELECT * FROM outbox WHERE status = $1 ORDER BY created_at LIMIT $2";
+        let rows: Vec<OutboxRow> = sqlx::query_as(sql)
+            .bind(status.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(self.pools().reader())
+            .await?;
+        rows.into_iter().map(OutboxRecord::try_from).collect()
     }
 
     async fn park_outbox(&self, id: EventId, attempts: i32, error: &str) -> Result<(), StoreError> {
@@ -253,38 +259,18 @@ where
         .bind(attempts)
         .bind(error.to_owned())
         .bind(id.0)
-        .execute(self.writer())
+        .execute(&self.pools().writer)
         .await?;
         Ok(())
     }
 
-    async fn list_outbox(
-        &self,
-        status: OutboxStatus,
-        limit: u32,
-    ) -> Result<Vec<OutboxRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM outbox WHERE status = $1 ORDER BY created_at LIMIT $2",
-            OutboxRow::COLUMNS
-        );
-        let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(status.to_string())
-            .bind(i64::from(limit))
-            .fetch_all(self.reader())
-            .await?;
-        rows.into_iter().map(OutboxRecord::try_from).collect()
-    }
-
     async fn requeue_outbox(&self, id: EventId) -> Result<OutboxRecord, StoreError> {
-        let sql = format!(
-            "UPDATE outbox SET status = 'PENDING', next_attempt_at = $1, locked_by = NULL, \
-             locked_until = NULL WHERE id = $2 AND status <> 'DELIVERED' RETURNING {}",
-            OutboxRow::COLUMNS
-        );
-        let row: Option<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let sql = "UPDATE outbox SET status = 'PENDING', next_attempt_at = $1, locked_by = NULL, \
+             locked_until = NULL WHERE id = $2 AND status <> 'DELIVERED' RETURNING *";
+        let row: Option<OutboxRow> = sqlx::query_as(sql)
             .bind(now())
             .bind(id.0)
-            .fetch_optional(self.writer())
+            .fetch_optional(&self.pools().writer)
             .await?;
         row.ok_or(StoreError::NotFound)?.try_into()
     }
@@ -295,7 +281,7 @@ where
              (SELECT COUNT(*) FROM outbox WHERE status = 'FAILED') AS failed, \
              (SELECT MIN(created_at) FROM outbox WHERE status = 'PENDING') AS oldest_pending_at",
         )
-        .fetch_one(self.reader())
+        .fetch_one(self.pools().reader())
         .await?;
         Ok(stats)
     }

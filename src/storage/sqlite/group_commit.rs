@@ -7,10 +7,9 @@ use crate::domain::Order;
 use crate::domain::order::EVENT_ORDER_CREATED;
 use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
-use crate::storage::rows::{HistoryRow, ItemRow, NewOutboxRow, OrderRow, PushRow};
+use crate::storage::rows::{HistoryRow, ItemRow, NewOutboxRow, OrderRow};
 use crate::storage::shared::insert_rows;
-use sqlx::query_builder::Separated;
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -77,7 +76,7 @@ pub async fn write_orders_together(
         .iter()
         .map(|(order, _)| OrderRow::from(*order))
         .collect();
-    let mut orders = insert_rows("orders", OrderRow::COLUMNS, &rows);
+    let mut orders = insert_rows("orders", &rows);
     orders.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id");
     let inserted: Vec<Uuid> = orders.build_query_scalar().fetch_all(&mut *conn).await?;
     let created: Vec<&(&Order, &NewOutboxEvent)> = group
@@ -96,7 +95,7 @@ pub async fn write_orders_together(
         .collect();
     // Well under SQLite's 32,766 bound parameters per statement.
     for chunk in items.chunks(1000) {
-        let mut query = insert_rows("order_items", ItemRow::COLUMNS, chunk);
+        let mut query = insert_rows("order_items", chunk);
         query.build().execute(&mut *conn).await?;
     }
     let history: Vec<HistoryRow> = created
@@ -106,7 +105,7 @@ pub async fn write_orders_together(
             HistoryRow::new(order, EVENT_ORDER_CREATED, None, actor, None, None)
         })
         .collect();
-    let mut query = insert_rows("order_events", HistoryRow::COLUMNS, &history);
+    let mut query = insert_rows("order_events", &history);
     query.build().execute(&mut *conn).await?;
     let events: Vec<NewOutboxRow> = created
         .iter()
@@ -115,24 +114,10 @@ pub async fn write_orders_together(
             now: order.created_at,
         })
         .collect();
-    let mut query = insert_rows("outbox", NewOutboxRow::COLUMNS, &events);
+    let mut query = insert_rows("outbox", &events);
     query.build().execute(&mut *conn).await?;
     Ok(group
         .iter()
         .map(|(order, _)| inserted.contains(&order.id.0))
         .collect())
-}
-
-/// Items are written by the group commit only (PostgreSQL passes them as arrays).
-impl PushRow<Sqlite> for ItemRow {
-    fn push_row(&self, mut values: Separated<'_, Sqlite, &'static str>) {
-        values
-            .push_bind(self.id)
-            .push_bind(self.order_id)
-            .push_bind(self.position)
-            .push_bind(self.product_id.clone())
-            .push_bind(self.name.clone())
-            .push_bind(self.price_minor)
-            .push_bind(self.quantity);
-    }
 }

@@ -11,18 +11,18 @@ mod group_commit;
 
 use super::StoreError;
 use super::outbox::NewOutboxEvent;
-use super::shared::SqlBackend;
+use super::shared::{Pools, SqlBackend};
 use crate::domain::Order;
 pub use group_commit::write_orders_together;
 use group_commit::{PendingOrder, commit_new_orders};
-use sqlx::SqlitePool;
+use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use tokio::sync::{mpsc, oneshot};
 
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    /// A one-connection writer and a read-only pool for the readers.
+    pools: Pools<Sqlite>,
     new_orders: mpsc::Sender<PendingOrder>,
 }
 
@@ -48,8 +48,10 @@ impl SqliteStore {
         let (new_orders, queue) = mpsc::channel(1024);
         tokio::spawn(commit_new_orders(writer.clone(), queue));
         Ok(Self {
-            writer,
-            reader,
+            pools: Pools {
+                writer,
+                reader: Some(reader),
+            },
             new_orders,
         })
     }
@@ -57,28 +59,13 @@ impl SqliteStore {
 
 #[async_trait::async_trait]
 impl SqlBackend for SqliteStore {
-    type Db = sqlx::Sqlite;
+    type Db = Sqlite;
     const NAME: &'static str = "sqlite";
     /// Nothing to add: the single writer connection runs one claim at a time.
     const CLAIM_LOCK: &'static str = "";
 
-    fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    fn pool_usage(&self) -> (u32, u32, u32) {
-        let pools = [&self.writer, &self.reader];
-        let idle: u32 = pools.iter().map(|p| p.num_idle() as u32).sum();
-        let size: u32 = pools.iter().map(|p| p.size()).sum();
-        let max: u32 = pools
-            .iter()
-            .map(|p| p.options().get_max_connections())
-            .sum();
-        (size.saturating_sub(idle), idle, max)
+    fn pools(&self) -> &Pools<Sqlite> {
+        &self.pools
     }
 
     /// Queues the order for the next group commit and waits for its outcome.
