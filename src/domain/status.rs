@@ -4,21 +4,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 // Written and parsed as the upper-case name (`PENDING`), in any case when parsed.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
 #[strum(
     serialize_all = "SCREAMING_SNAKE_CASE",
     ascii_case_insensitive,

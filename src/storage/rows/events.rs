@@ -124,6 +124,7 @@ pub struct OutboxRow {
 impl TryFrom<OutboxRow> for OutboxRecord {
     type Error = StoreError;
     fn try_from(row: OutboxRow) -> Result<Self, StoreError> {
+        let payload = RawValue::from_string(row.payload).map_err(corrupt)?;
         Ok(OutboxRecord {
             id: EventId(row.id),
             event_type: row.event_type,
@@ -136,7 +137,7 @@ impl TryFrom<OutboxRow> for OutboxRecord {
             last_error: row.last_error,
             created_at: row.created_at,
             delivered_at: row.delivered_at,
-            payload: RawValue::from_string(row.payload).map_err(corrupt)?,
+            payload,
         })
     }
 }

@@ -74,10 +74,7 @@ where
     async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let mut query = select_orders();
         query.push(" AND id = ").push_bind(id.0);
-        Ok(fetch_orders(self.pools().reader(), query)
-            .await?
-            .pop()
-            .map(|(_, o)| o))
+        Ok(first(fetch_orders(self.pools().reader(), query).await?))
     }
 
     async fn order_by_checkout_session(
@@ -86,10 +83,7 @@ where
     ) -> Result<Option<Order>, StoreError> {
         let mut query = select_orders();
         query.push(" AND checkout_session_id = ").push_bind(id.0);
-        Ok(fetch_orders(self.pools().reader(), query)
-            .await?
-            .pop()
-            .map(|(_, o)| o))
+        Ok(first(fetch_orders(self.pools().reader(), query).await?))
     }
 
     async fn list_orders(&self, filter: &OrderFilter) -> Result<OrderPage, StoreError> {
@@ -285,4 +279,8 @@ where
         .await?;
         Ok(stats)
     }
+}
+
+fn first(orders: Vec<(i64, Order)>) -> Option<Order> {
+    orders.into_iter().next().map(|(_, order)| order)
 }
