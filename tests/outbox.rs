@@ -34,6 +34,7 @@ async fn a_confirmation_is_delivered_once_with_the_right_body(backend: Backend) 
         body["eventId"].as_str()
     );
     assert_eq!(body["type"], "ORDER_CONFIRMATION");
+    assert_eq!(body["schemaVersion"], 1);
     assert_eq!(body["orderId"], order["id"]);
     assert_eq!(body["userId"], "user-1");
     assert_eq!(body["email"], "ada@example.com");

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod order_response;
 pub mod orders;
 pub mod state;
 
