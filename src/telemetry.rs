@@ -1,15 +1,18 @@
 //! Logs, metrics and process-wide crypto setup.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
-/// Structured logs to stdout; `json` for machines, anything else for humans.
+/// Structured logs to stdout; `json` for machines, anything else for humans. Colours only
+/// when stdout is a terminal, so files and log collectors get plain text.
 pub fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false);
     let _ = if format.eq_ignore_ascii_case("json") {
         builder.json().flatten_event(true).try_init()

@@ -78,7 +78,22 @@ impl ApiError {
         )
     }
 
-    fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+    /// The request ran longer than `REQUEST_TIMEOUT_MS` and was abandoned.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "REQUEST_TIMEOUT",
+            "Request timed out",
+            format!(
+                "the request did not complete within {} ms; retry shortly",
+                limit.as_millis()
+            ),
+        )
+    }
+
+    /// Something failed that the client cannot fix; the cause is logged, not sent.
+    pub(crate) fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "{context}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -139,7 +154,8 @@ impl From<OrderError> for ApiError {
                         ("CHECKOUT_SESSION_INVALID", "Checkout session unusable")
                     }
                 };
-                ApiError::new(S::BAD_REQUEST, code, title, rejection.to_string())
+                tracing::info!(reason = %rejection, "checkout session rejected");
+                ApiError::new(S::BAD_REQUEST, code, title, rejection_detail(&rejection))
             }
             OrderError::SessionOfAnotherUser => {
                 ApiError::forbidden("the checkout session belongs to another user")
@@ -167,6 +183,22 @@ impl From<OrderError> for ApiError {
             ),
             OrderError::Store(store) => store.into(),
         }
+    }
+}
+
+/// What the client is told about a rejected session. The session's own text (a status
+/// this service does not know, for instance) is only logged.
+fn rejection_detail(rejection: &SessionRejection) -> String {
+    match rejection {
+        SessionRejection::NotCompleted(status)
+            if ["PENDING", "EXPIRED", "CANCELLED"].contains(&status.as_str()) =>
+        {
+            rejection.to_string()
+        }
+        SessionRejection::NotCompleted(_) => {
+            "checkout session is not COMPLETED (its status is not one this service knows)".into()
+        }
+        SessionRejection::Empty | SessionRejection::Invalid(_) => rejection.to_string(),
     }
 }
 

@@ -3,19 +3,19 @@
 //! at least once, with backoff, leases and parking of permanent failures.
 
 mod delivery;
+pub mod event_body;
 mod nats;
 mod notifier;
 mod worker;
 
-use crate::domain::{EventId, Order, OrderId, OrderStatus};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use crate::domain::{EventId, Order, OrderStatus};
 
 /// The queue's data types belong to storage; they are named here too for the delivery
 /// side's readers.
 pub use crate::storage::outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus};
 
 pub use delivery::{Backoff, DeliveryOutcome};
+pub use event_body::OrderEventBody;
 pub use nats::NatsPublisher;
 pub use notifier::Notifier;
 pub use worker::{OutboxWorker, OutboxWorkerConfig};
@@ -23,30 +23,10 @@ pub use worker::{OutboxWorker, OutboxWorkerConfig};
 pub const ORDER_CONFIRMATION: &str = "ORDER_CONFIRMATION";
 pub const ORDER_STATUS_CHANGED: &str = "ORDER_STATUS_CHANGED";
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    event_id: EventId,
-    #[serde(rename = "type")]
-    event_type: &'static str,
-    occurred_at: DateTime<Utc>,
-    order_id: OrderId,
-    user_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    from_status: Option<OrderStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    to_status: Option<OrderStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tracking_number: Option<&'a str>,
-    order: &'a Order,
-}
-
-/// The event bodies of contracts §5, built here where delivery lives; the queue row that
+/// The event bodies (docs/interface.md), built here where delivery lives; the queue row that
 /// carries them is storage's `NewOutboxEvent`.
 impl NewOutboxEvent {
-    /// The `ORDER_CONFIRMATION` of contracts §5 for a newly created order.
+    /// The `ORDER_CONFIRMATION` of docs/interface.md §3 for a newly created order.
     pub fn order_confirmation(order: &Order) -> Self {
         Self::build(ORDER_CONFIRMATION, order, None)
     }
@@ -58,19 +38,8 @@ impl NewOutboxEvent {
 
     fn build(event_type: &'static str, order: &Order, from: Option<OrderStatus>) -> Self {
         let id = EventId::generate();
-        let envelope = Envelope {
-            event_id: id,
-            event_type,
-            occurred_at: order.updated_at,
-            order_id: order.id,
-            user_id: order.user_id.as_str(),
-            email: order.email.as_deref(),
-            from_status: from,
-            to_status: from.map(|_| order.status),
-            tracking_number: from.and(order.tracking_number.as_deref()),
-            order,
-        };
-        let payload = serde_json::to_string(&envelope).expect("order serializes");
+        let body = OrderEventBody::new(id, event_type, order, from);
+        let payload = serde_json::to_string(&body).expect("an event body serializes");
         Self {
             id,
             event_type,

@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
         .max_connections(1)
         .connect_with(options)
         .await?;
-    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+    sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
     // ~ the size of a real ORDER_CONFIRMATION payload (the order JSON in an envelope).
     let payload = format!("{{\"pad\":\"{}\"}}", "x".repeat(1100));
     let stop_at = Instant::now() + Duration::from_secs_f64(args.duration);
