@@ -2,11 +2,16 @@
 //! service instances may share the database; the unique key on the checkout session and
 //! `FOR UPDATE SKIP LOCKED` claims keep them from stepping on each other.
 
+use super::StorageHealth;
+use super::health::{Monitor, PROBE_SQL, StorageUsage, monitor};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
 
 pub struct PostgresStore {
     pool: PgPool,
+    health: Arc<StorageHealth>,
+    _monitor: Monitor,
 }
 
 impl PostgresStore {
@@ -18,7 +23,41 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let health = Arc::new(StorageHealth::default());
+        let (probe_pool, sample_pool) = (pool.clone(), pool.clone());
+        let monitor = monitor(
+            health.clone(),
+            Box::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move {
+                    sqlx::query(PROBE_SQL).execute(&pool).await?;
+                    Ok(())
+                })
+            }),
+            Box::new(move || {
+                let pool = sample_pool.clone();
+                Box::pin(async move {
+                    let size: Option<i64> =
+                        sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                            .fetch_one(&pool)
+                            .await
+                            .ok();
+                    StorageUsage {
+                        database_bytes: size.and_then(|s| u64::try_from(s).ok()),
+                        free_bytes: None,
+                    }
+                })
+            }),
+        );
+        Ok(Self {
+            pool,
+            health,
+            _monitor: monitor,
+        })
+    }
+
+    fn health(&self) -> &StorageHealth {
+        &self.health
     }
 
     fn writer(&self) -> &PgPool {
@@ -43,6 +82,16 @@ impl PostgresStore {
     /// round trip and one implicit transaction instead of BEGIN, four INSERTs and COMMIT.
     /// When the session already has an order, `new_order` is empty and nothing is written.
     async fn write_new_order(
+        &self,
+        order: &Order,
+        outbox: &NewOutboxEvent,
+    ) -> Result<bool, StoreError> {
+        let outcome = self.insert_new_order(order, outbox).await;
+        self.health.record_write(&outcome);
+        outcome
+    }
+
+    async fn insert_new_order(
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,

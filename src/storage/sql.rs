@@ -216,6 +216,10 @@ macro_rules! impl_order_store {
                 self.usage()
             }
 
+            fn storage_health(&self) -> &$crate::storage::StorageHealth {
+                self.health()
+            }
+
             async fn insert_order(&self, order: &Order, outbox: &NewOutboxEvent) -> Result<Inserted, StoreError> {
                 // Each backend writes the order its fastest way (see `write_new_order`).
                 if self.write_new_order(order, outbox).await? {

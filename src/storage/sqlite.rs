@@ -7,9 +7,13 @@
 //! one multi-row INSERT per table (each order whole or not at all, acknowledged only after
 //! the commit).
 
+use super::StorageHealth;
+use super::health::{Monitor, monitor};
+use super::sqlite_writer::{discard_if_in_transaction, probe, usage};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most orders committed in one transaction.
@@ -19,6 +23,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     new_orders: mpsc::Sender<PendingOrder>,
+    health: Arc<StorageHealth>,
+    _monitor: Monitor,
 }
 
 /// A new order waiting for the group commit, and where to report whether it was created.
@@ -36,23 +42,45 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
+        // A writer connection left inside a transaction is closed, never reused.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_release(discard_if_in_transaction)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let file = options.get_filename().to_owned();
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(options.read_only(true))
             .await?;
+        let health = Arc::new(StorageHealth::default());
         let (new_orders, queue) = mpsc::channel(1024);
-        tokio::spawn(commit_new_orders(writer.clone(), queue));
+        tokio::spawn(commit_new_orders(writer.clone(), queue, health.clone()));
+        let probe_pool = writer.clone();
+        let monitor = monitor(
+            health.clone(),
+            Box::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move { probe(&pool).await })
+            }),
+            Box::new(move || {
+                let file = file.clone();
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || usage(&file))
+                        .await
+                        .unwrap_or_default()
+                })
+            }),
+        );
         Ok(Self {
             writer,
             reader,
             new_orders,
+            health,
+            _monitor: monitor,
         })
     }
 
@@ -81,6 +109,10 @@ impl SqliteStore {
         &self.reader
     }
 
+    fn health(&self) -> &StorageHealth {
+        &self.health
+    }
+
     fn usage(&self) -> (u32, u32, u32) {
         let pools = [&self.writer, &self.reader];
         let idle: u32 = pools.iter().map(|p| p.num_idle() as u32).sum();
@@ -96,10 +128,17 @@ impl SqliteStore {
 super::sql::impl_order_store!(SqliteStore, sqlx::Sqlite, "sqlite", claim_suffix = "");
 
 /// Commits whatever orders have queued, as one transaction, until the store is dropped.
-async fn commit_new_orders(writer: SqlitePool, mut queue: mpsc::Receiver<PendingOrder>) {
+/// An order is acknowledged only after its group's COMMIT succeeded.
+async fn commit_new_orders(
+    writer: SqlitePool,
+    mut queue: mpsc::Receiver<PendingOrder>,
+    health: Arc<StorageHealth>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        match write_group(&writer, &group).await {
+        let outcome = write_group(&writer, &group).await;
+        health.record_write(&outcome);
+        match outcome {
             Ok(created) => {
                 for (pending, created) in group.drain(..).zip(created) {
                     let _ = pending.done.send(Ok(created));
@@ -113,15 +152,20 @@ async fn commit_new_orders(writer: SqlitePool, mut queue: mpsc::Receiver<Pending
             Err(StoreError::Database(_)) => {
                 for pending in group.drain(..) {
                     let outcome = write_group(&writer, std::slice::from_ref(&pending)).await;
+                    health.record_write(&outcome);
                     let _ = pending.done.send(outcome.map(|created| created[0]));
                 }
             }
             Err(e) => {
+                let full = matches!(e, StoreError::Full(_));
                 let message = e.to_string();
                 for pending in group.drain(..) {
-                    let _ = pending
-                        .done
-                        .send(Err(StoreError::Unavailable(message.clone())));
+                    let error = if full {
+                        StoreError::Full(message.clone())
+                    } else {
+                        StoreError::Unavailable(message.clone())
+                    };
+                    let _ = pending.done.send(Err(error));
                 }
             }
         }
@@ -131,7 +175,13 @@ async fn commit_new_orders(writer: SqlitePool, mut queue: mpsc::Receiver<Pending
 async fn write_group(writer: &SqlitePool, group: &[PendingOrder]) -> Result<Vec<bool>, StoreError> {
     let mut tx = writer.begin().await?;
     let created = write_orders_together(&mut tx, group).await?;
-    tx.commit().await?;
+    // Nothing of the group is stored when COMMIT fails, whatever the reason: the orders
+    // are not acknowledged, and the client may retry. (The connection is checked on its
+    // way back to the pool: see `discard_if_in_transaction`.)
+    tx.commit().await.map_err(|e| match StoreError::from(e) {
+        StoreError::Database(e) => StoreError::Unavailable(format!("commit failed: {e}")),
+        other => other,
+    })?;
     Ok(created)
 }
 
