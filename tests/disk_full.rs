@@ -21,8 +21,10 @@ use tokio::sync::Mutex;
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-service");
 const CLIENTS: usize = 4;
-/// Room left beside the filler: enough for some hundreds of orders.
-const LEFT_FREE: &str = "3M";
+/// Room left beside the filler under load: enough for a few thousand orders.
+const LEFT_FREE_UNDER_LOAD: &str = "8M";
+/// Room left beside the filler when idle: a few orders.
+const LEFT_FREE_IDLE: &str = "64K";
 const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
 
 /// Unmounts the tmpfs however the test ends.
@@ -131,8 +133,8 @@ async fn ready(http: &reqwest::Client, base: &str) -> (u16, Value) {
     .await
 }
 
-/// Fills the filesystem of `path` up to `LEFT_FREE` bytes.
-fn fill(path: &Path) {
+/// Fills the filesystem of `path` up to `left_free` (a `truncate` size: 8M, 64K).
+fn fill(path: &Path, left_free: &str) {
     // dd stops at ENOSPC (non-zero status, expected); then give some room back.
     let _ = Command::new("dd")
         .args(["if=/dev/zero", "bs=1M", "count=64"])
@@ -140,7 +142,7 @@ fn fill(path: &Path) {
         .stderr(Stdio::null())
         .status();
     let shrunk = Command::new("truncate")
-        .args(["-s", &format!("-{LEFT_FREE}")])
+        .args(["-s", &format!("-{left_free}")])
         .arg(path)
         .status()
         .unwrap();
@@ -202,7 +204,7 @@ async fn a_full_disk_loses_no_acknowledged_order() {
             .count()
     };
 
-    fill(&filler);
+    fill(&filler, LEFT_FREE_UNDER_LOAD);
     eventually(120, "orders to fail on the full disk", || async {
         (failures().await >= 20).then_some(())
     })
@@ -227,18 +229,55 @@ async fn a_full_disk_loses_no_acknowledged_order() {
         },
     )
     .await;
-    eventually(
+    let ready_again = eventually(
         RECOVERY_LIMIT.as_secs(),
         "readiness after space is back",
-        || async { (ready(&http, &service.base).await.0 == 200).then_some(()) },
+        || async { (ready(&http, &service.base).await.0 == 200).then(|| freed.elapsed()) },
     )
     .await;
     // Some more load on the recovered database, then stop the clients.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();
     }
+
+    // Without traffic, readiness must recover through the service's own probe.
+    fill(&filler, LEFT_FREE_IDLE);
+    // Fresh sessions until one fails: the first few may still find room.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (idle_session, status, body) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the full disk never refused a write"
+        );
+        let session = uuid::Uuid::new_v4().to_string();
+        checkout.put(&session, session_json(&session, "user-1"));
+        let (status, body) = create(&http, &service.base, &session).await;
+        if status != 201 {
+            break (session, status, body);
+        }
+        let id = body["id"].as_str().unwrap().to_owned();
+        answers.lock().await.push((session, 201, id));
+    };
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("STORAGE_FULL")),
+        "{body}"
+    );
+    assert_eq!(ready(&http, &service.base).await.0, 503);
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    let probed_ready = eventually(
+        RECOVERY_LIMIT.as_secs(),
+        "readiness without traffic",
+        || async { (ready(&http, &service.base).await.0 == 200).then(|| freed.elapsed()) },
+    )
+    .await;
+    answers
+        .lock()
+        .await
+        .push((idle_session, 503, "STORAGE_FULL".into()));
 
     let answers = answers.lock().await.clone();
     let mut orders: HashMap<String, String> = HashMap::new(); // session → order id
@@ -255,6 +294,7 @@ async fn a_full_disk_loses_no_acknowledged_order() {
         }
     }
     let acknowledged = orders.len();
+    let failed = answers.len() - acknowledged;
     // Every failed request, retried now, yields exactly one order.
     for (session, status, _) in answers.iter().filter(|(_, s, _)| *s != 201) {
         let (retried, body) = create(&http, &service.base, session).await;
@@ -305,9 +345,13 @@ async fn a_full_disk_loses_no_acknowledged_order() {
     );
     conn.close().await.unwrap();
     eprintln!(
-        "disk full: {} requests, {acknowledged} acknowledged, {failed_while_full}+ failed while full \
-         (all 503), recovered {:.2} s after space was freed, acknowledged-and-missing 0",
+        "disk full: {} requests, {acknowledged} acknowledged, {failed} failed (all 503; \
+         {failed_while_full} when readiness was checked), first 201 {:.2} s after space was \
+         freed, ready {:.2} s after (without traffic: {:.2} s), all failed requests retried into one order each, \
+         acknowledged-and-missing 0",
         answers.len(),
-        recovered.as_secs_f64()
+        recovered.as_secs_f64(),
+        ready_again.as_secs_f64(),
+        probed_ready.as_secs_f64()
     );
 }
