@@ -187,6 +187,23 @@ async fn a_full_disk_loses_no_acknowledged_order() {
     let checkout = FakeCheckout::start().await;
     let service = Service::start(&database, &checkout.url).await;
     let http = reqwest::Client::new();
+    let metrics = http
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let gauge = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
+        let value = line.and_then(|l| l.split(' ').nth(1)?.parse().ok());
+        value.unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
+    };
+    let free = gauge("db_filesystem_free_bytes");
+    assert!(
+        free > 0.0 && free <= 48.0 * 1024.0 * 1024.0,
+        "free bytes of the tmpfs: {free}"
+    );
+    assert!(gauge("db_size_bytes") > 0.0);
 
     let answers: Answers = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
