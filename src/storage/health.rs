@@ -150,3 +150,25 @@ pub(super) fn monitor(health: Arc<StorageHealth>, probe: Probe, sample: Sampler)
 /// The probe write, the same text on both backends (table from the second migration).
 pub(super) const PROBE_SQL: &str = "INSERT INTO storage_probe (id, probes) VALUES (1, 1) \
     ON CONFLICT (id) DO UPDATE SET probes = storage_probe.probes + 1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_starts_an_outage_and_a_success_ends_it() {
+        let health = StorageHealth::default();
+        assert!(health.write_outage().is_none());
+        health.record_write::<()>(&Err(StoreError::Full("disk full".into())));
+        let first = health.write_outage().expect("outage");
+        assert_eq!(first.failure, WriteFailure::Full);
+        // A failure about one statement's data says nothing about the database.
+        health.record_write::<()>(&Err(StoreError::Conflict));
+        health.record_write::<()>(&Err(StoreError::Unavailable("io".into())));
+        let later = health.write_outage().expect("still failing");
+        assert_eq!(later.failure, WriteFailure::Unavailable);
+        assert_eq!(later.since, first.since, "the outage keeps its start");
+        health.record_write(&Ok(()));
+        assert!(health.write_outage().is_none());
+    }
+}
