@@ -157,8 +157,11 @@ async fn commit_new_orders(
                 }
             }
             Err(e) => {
-                let full = matches!(e, StoreError::Full(_));
-                let message = e.to_string();
+                let (full, message) = match e {
+                    StoreError::Full(message) => (true, message),
+                    StoreError::Unavailable(message) => (false, message),
+                    other => (false, other.to_string()),
+                };
                 for pending in group.drain(..) {
                     let error = if full {
                         StoreError::Full(message.clone())
