@@ -7,6 +7,7 @@ use crate::http::auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::orders::OrderService;
 use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
+use crate::outbox_admin::OutboxAdmin;
 use crate::storage::{self, SharedStore};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ impl App {
         };
         let state = AppState {
             orders: Arc::new(OrderService::new(store.clone(), checkout, wake)),
+            outbox_admin: Arc::new(OutboxAdmin::new(store.clone())),
             store: store.clone(),
             auth: Arc::new(auth),
             metrics: crate::telemetry::metrics_handle(),

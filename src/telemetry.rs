@@ -1,6 +1,5 @@
 //! Logs, metrics and process-wide crypto setup.
 
-use crate::outbox::OutboxStats;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
@@ -124,16 +123,6 @@ pub fn record_storage(database_bytes: Option<u64>, free_bytes: Option<u64>, writ
         metrics::gauge!("db_filesystem_free_bytes").set(bytes as f64);
     }
     metrics::gauge!("db_writes_failing").set(if writes_failing { 1.0 } else { 0.0 });
-}
-
-pub fn record_outbox_stats(stats: &OutboxStats) {
-    metrics::gauge!("outbox_backlog").set(stats.pending as f64);
-    metrics::gauge!("outbox_failed").set(stats.failed as f64);
-    let age = stats
-        .oldest_pending_at
-        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
-    metrics::gauge!("outbox_oldest_pending_age_seconds").set(age);
 }
 
 pub fn record_pool_usage((in_use, idle, max): (u32, u32, u32)) {

@@ -6,12 +6,17 @@
 //!
 //! `--group N`: the tasks hand their orders to one committer that writes whatever has
 //! queued (up to N) in one transaction with one multi-row INSERT per table, like the
-//! service's SQLite group commit.
+//! service's SQLite group commit. Every write goes through the service's own
+//! `write_orders_together`, so the bench writes the columns the service writes.
 
-use chrono::Utc;
 use clap::Parser;
+use order_service::domain::{
+    Address, CheckoutSessionId, EventId, Money, NewOrderItem, Order, OrderDraft, OrderTotals,
+    Quantity, UserId,
+};
+use order_service::storage::{NewOutboxEvent, write_orders_together};
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -37,173 +42,58 @@ struct Args {
     wal_autocheckpoint: Option<u32>,
 }
 
-const ADDRESS: &str =
-    r#"{"street":"123 Main St","city":"Anytown","state":"CA","country":"US","postalCode":"12345"}"#;
-
-async fn insert_one(tx: &mut Transaction<'_, Sqlite>, payload: &str) -> sqlx::Result<()> {
-    let now = Utc::now();
-    let order_id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
-         status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
-         total_minor, shipping_address, billing_address, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-         ON CONFLICT (checkout_session_id) DO NOTHING",
-    )
-    .bind(order_id)
-    .bind("bench-user")
-    .bind("bench@example.com")
-    .bind(Uuid::new_v4())
-    .bind("pi_bench")
-    .bind("PENDING")
-    .bind("USD")
-    .bind(10048_i64)
-    .bind(1200_i64)
-    .bind(1947_i64)
-    .bind(0_i64)
-    .bind(13195_i64)
-    .bind(ADDRESS)
-    .bind(ADDRESS)
-    .bind(1_i64)
-    .bind(now)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) \
-         VALUES ($1, $2, 0, 'prod-1', 'Espresso cup', 4599, 2), ($3, $4, 1, 'prod-2', 'Saucer', 850, 1)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(order_id)
-    .bind(Uuid::now_v7())
-    .bind(order_id)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO order_events (order_id, kind, from_status, to_status, actor, reason, \
-         tracking_number, version, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(order_id)
-    .bind("ORDER_CREATED")
-    .bind(None::<&str>)
-    .bind("PENDING")
-    .bind("bench-user")
-    .bind(None::<&str>)
-    .bind(None::<&str>)
-    .bind(1_i64)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO outbox (id, event_type, order_id, payload, status, attempts, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'PENDING', 0, $5, $5)",
-    )
-    .bind(Uuid::new_v4())
-    .bind("ORDER_CONFIRMATION")
-    .bind(order_id)
-    .bind(payload)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// A new order as the service places it (v7 ids), with a fresh checkout session.
+fn bench_order() -> Order {
+    let address = Address::new("123 Main St", "Anytown", "CA", "US", "12345").expect("address");
+    let money = |minor| Money::from_minor_units(minor).expect("amount");
+    let item = |product: &str, name: &str, price, quantity| NewOrderItem {
+        product_id: product.to_owned(),
+        name: Some(name.to_owned()),
+        price: money(price),
+        quantity: Quantity::new(quantity).expect("quantity"),
+    };
+    Order::place(OrderDraft {
+        user_id: UserId::parse("bench-user").expect("user"),
+        email: Some("bench@example.com".to_owned()),
+        checkout_session_id: CheckoutSessionId(Uuid::new_v4()),
+        payment_intent_id: Some("pi_bench".to_owned()),
+        currency: "USD".to_owned(),
+        items: vec![
+            item("prod-1", "Espresso cup", 4599, 2),
+            item("prod-2", "Saucer", 850, 1),
+        ],
+        totals: OrderTotals {
+            subtotal: money(10048),
+            shipping: money(1200),
+            tax: money(1947),
+            discount: money(0),
+            total: money(13195),
+        },
+        shipping_address: address.clone(),
+        billing_address: address,
+    })
 }
 
-/// `orders` new orders as the service's SQLite group commit writes them: one multi-row
-/// INSERT per table.
-async fn insert_many(
-    tx: &mut Transaction<'_, Sqlite>,
-    orders: usize,
-    payload: &str,
-) -> sqlx::Result<()> {
-    let now = Utc::now();
-    let ids: Vec<Uuid> = (0..orders).map(|_| Uuid::now_v7()).collect();
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO orders (id, user_id, email, checkout_session_id, payment_intent_id, \
-         status, currency, subtotal_minor, shipping_minor, tax_minor, discount_minor, \
-         total_minor, shipping_address, billing_address, version, created_at, updated_at) ",
-    );
-    query.push_values(&ids, |mut row, id| {
-        row.push_bind(*id)
-            .push_bind("bench-user")
-            .push_bind("bench@example.com")
-            .push_bind(Uuid::new_v4())
-            .push_bind("pi_bench")
-            .push_bind("PENDING")
-            .push_bind("USD")
-            .push_bind(10048_i64)
-            .push_bind(1200_i64)
-            .push_bind(1947_i64)
-            .push_bind(0_i64)
-            .push_bind(13195_i64)
-            .push_bind(ADDRESS)
-            .push_bind(ADDRESS)
-            .push_bind(1_i64)
-            .push_bind(now)
-            .push_bind(now);
-    });
-    query.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id");
-    let created: Vec<Uuid> = query.build_query_scalar().fetch_all(&mut **tx).await?;
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO order_items (id, order_id, position, product_id, name, price_minor, quantity) ",
-    );
-    let lines: Vec<(Uuid, i32)> = created.iter().flat_map(|id| [(*id, 0), (*id, 1)]).collect();
-    query.push_values(&lines, |mut row, (id, position)| {
-        let (product, name, price, quantity) = if *position == 0 {
-            ("prod-1", "Espresso cup", 4599_i64, 2_i32)
-        } else {
-            ("prod-2", "Saucer", 850, 1)
-        };
-        row.push_bind(Uuid::now_v7())
-            .push_bind(*id)
-            .push_bind(*position)
-            .push_bind(product)
-            .push_bind(name)
-            .push_bind(price)
-            .push_bind(quantity);
-    });
-    query.build().execute(&mut **tx).await?;
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO order_events (order_id, kind, from_status, to_status, actor, reason, \
-         tracking_number, version, at) ",
-    );
-    query.push_values(&created, |mut row, id| {
-        row.push_bind(*id)
-            .push_bind("ORDER_CREATED")
-            .push("NULL")
-            .push_bind("PENDING")
-            .push_bind("bench-user")
-            .push("NULL")
-            .push("NULL")
-            .push_bind(1_i64)
-            .push_bind(now);
-    });
-    query.build().execute(&mut **tx).await?;
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO outbox (id, event_type, order_id, payload, status, attempts, \
-         next_attempt_at, created_at) ",
-    );
-    query.push_values(&created, |mut row, id| {
-        row.push_bind(Uuid::new_v4())
-            .push_bind("ORDER_CONFIRMATION")
-            .push_bind(*id)
-            .push_bind(payload)
-            .push("'PENDING'")
-            .push("0")
-            .push_bind(now)
-            .push_bind(now);
-    });
-    query.build().execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> sqlx::Result<()> {
+/// `orders` new orders in one transaction, written by the service's own group-commit write
+/// (one multi-row INSERT per table).
+async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> anyhow::Result<()> {
+    let orders: Vec<(Order, NewOutboxEvent)> = (0..orders)
+        .map(|_| {
+            let order = bench_order();
+            let event = NewOutboxEvent {
+                id: EventId::generate(),
+                event_type: "ORDER_CONFIRMATION",
+                order_id: order.id,
+                payload: payload.to_owned(),
+            };
+            (order, event)
+        })
+        .collect();
+    let group: Vec<_> = orders.iter().map(|(order, event)| (order, event)).collect();
     let mut tx = pool.begin().await?;
-    if orders == 1 {
-        insert_one(&mut tx, payload).await?;
-    } else {
-        insert_many(&mut tx, orders, payload).await?;
-    }
-    tx.commit().await
+    write_orders_together(&mut tx, &group).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The group committer: whatever orders have queued (up to `group`) in one transaction.

@@ -144,7 +144,7 @@ pub async fn list_orders(
     let status = params
         .status
         .as_deref()
-        .map(OrderStatus::from_str)
+        .map(|s| OrderStatus::from_str(s.trim()))
         .transpose()
         .map_err(|e| ApiError::validation(e.to_string()))?;
     let user_filter = match params.user_id.as_deref() {
@@ -236,8 +236,8 @@ pub async fn change_order_status(
     ApiJson(body): ApiJson<StatusRequest>,
 ) -> Result<Json<Order>, ApiError> {
     let id = parse_order_id(&id)?;
-    let to =
-        OrderStatus::from_str(&body.status).map_err(|e| ApiError::validation(e.to_string()))?;
+    let to = OrderStatus::from_str(body.status.trim())
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     if !actor.is_admin {
         // Owners cancel through /cancel; everything here is an admin operation.
         return Err(ApiError::forbidden(

@@ -9,9 +9,11 @@ mod worker;
 
 use crate::domain::{EventId, Order, OrderId, OrderStatus};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use utoipa::ToSchema;
+use serde::Serialize;
+
+/// The queue's data types belong to storage; they are named here too for the delivery
+/// side's readers.
+pub use crate::storage::outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus};
 
 pub use delivery::{Backoff, DeliveryOutcome};
 pub use nats::NatsPublisher;
@@ -20,15 +22,6 @@ pub use worker::{OutboxWorker, OutboxWorkerConfig};
 
 pub const ORDER_CONFIRMATION: &str = "ORDER_CONFIRMATION";
 pub const ORDER_STATUS_CHANGED: &str = "ORDER_STATUS_CHANGED";
-
-/// An event to insert into the outbox, with its payload already serialized.
-#[derive(Clone, Debug)]
-pub struct NewOutboxEvent {
-    pub id: EventId,
-    pub event_type: &'static str,
-    pub order_id: OrderId,
-    pub payload: String,
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,6 +43,8 @@ struct Envelope<'a> {
     order: &'a Order,
 }
 
+/// The event bodies of contracts §5, built here where delivery lives; the queue row that
+/// carries them is storage's `NewOutboxEvent`.
 impl NewOutboxEvent {
     /// The `ORDER_CONFIRMATION` of contracts §5 for a newly created order.
     pub fn order_confirmation(order: &Order) -> Self {
@@ -83,58 +78,4 @@ impl NewOutboxEvent {
             payload,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OutboxStatus {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-impl OutboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Pending => "PENDING",
-            OutboxStatus::Delivered => "DELIVERED",
-            OutboxStatus::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "PENDING" => Some(OutboxStatus::Pending),
-            "DELIVERED" => Some(OutboxStatus::Delivered),
-            "FAILED" => Some(OutboxStatus::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// An outbox event as stored, for the worker and the admin API.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OutboxRecord {
-    pub id: EventId,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub order_id: OrderId,
-    pub status: OutboxStatus,
-    pub attempts: i32,
-    pub notified_at: Option<DateTime<Utc>>,
-    pub published_at: Option<DateTime<Utc>>,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    #[schema(value_type = Object)]
-    pub payload: Box<RawValue>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OutboxStats {
-    pub pending: i64,
-    pub failed: i64,
-    pub oldest_pending_at: Option<DateTime<Utc>>,
 }
