@@ -103,6 +103,29 @@ fn describe_metrics() {
         "Outbox delivery attempts by result"
     );
     describe_gauge!("db_pool_connections", "Database pool connections by state");
+    describe_gauge!(
+        "db_size_bytes",
+        "Bytes the database takes (SQLite: file, WAL and shm; PostgreSQL: pg_database_size), sampled every 10 s"
+    );
+    describe_gauge!(
+        "db_filesystem_free_bytes",
+        "Bytes free on the SQLite database's filesystem, sampled every 10 s"
+    );
+    describe_gauge!(
+        "db_writes_failing",
+        "1 while database writes fail (readiness answers 503), else 0"
+    );
+}
+
+/// The sampled database size and free space (absent until known), and whether writes fail.
+pub fn record_storage(database_bytes: Option<u64>, free_bytes: Option<u64>, writes_failing: bool) {
+    if let Some(bytes) = database_bytes {
+        metrics::gauge!("db_size_bytes").set(bytes as f64);
+    }
+    if let Some(bytes) = free_bytes {
+        metrics::gauge!("db_filesystem_free_bytes").set(bytes as f64);
+    }
+    metrics::gauge!("db_writes_failing").set(if writes_failing { 1.0 } else { 0.0 });
 }
 
 pub fn record_pool_usage((in_use, idle, max): (u32, u32, u32)) {

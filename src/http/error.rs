@@ -114,7 +114,16 @@ impl From<StoreError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "DATABASE_UNAVAILABLE",
                     "Database unavailable",
-                    "the database did not answer in time; retry shortly",
+                    "the database could not complete the request; nothing was stored; retry shortly",
+                )
+            }
+            StoreError::Full(_) => {
+                tracing::error!(error = %e, "database storage full");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORAGE_FULL",
+                    "Storage full",
+                    "the database has no room left; nothing was stored; retry later",
                 )
             }
             other => ApiError::internal("database error", &other),

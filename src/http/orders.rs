@@ -35,6 +35,7 @@ pub struct CreateOrderRequest {
         (status = 404, description = "CHECKOUT_SESSION_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "CHECKOUT_SERVICE_UNAVAILABLE", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "STORAGE_FULL (no room left on the database's disk) or DATABASE_UNAVAILABLE: nothing was stored; retry the same request", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_order_from_checkout(

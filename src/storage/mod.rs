@@ -3,11 +3,13 @@
 //! run alike live in `shared`, the row types in `rows`; what differs (how a new order is
 //! written, how a claim is locked) sits in each backend's module. Both run the same tests.
 
+mod health;
 pub mod outbox;
 mod postgres;
 pub mod rows;
 mod shared;
 mod sqlite;
+mod sqlite_writer;
 
 use crate::domain::{
     Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
@@ -19,8 +21,10 @@ pub use outbox::{
 };
 use std::sync::Arc;
 
+pub use health::{StorageHealth, StorageUsage, WriteFailure, WriteOutage};
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, write_orders_together};
+pub use sqlite_writer::discard_if_in_transaction;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,6 +35,9 @@ pub enum StoreError {
     Conflict,
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The disk (or the database's quota) is full: SQLITE_FULL, ENOSPC, PostgreSQL 53100.
+    #[error("storage full: {0}")]
+    Full(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
@@ -44,6 +51,11 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(e.to_string())
             }
+            sqlx::Error::Database(ref db) => match health::classify(db.as_ref()) {
+                Some(WriteFailure::Full) => StoreError::Full(e.to_string()),
+                Some(WriteFailure::Unavailable) => StoreError::Unavailable(e.to_string()),
+                None => StoreError::Database(e),
+            },
             other => StoreError::Database(other),
         }
     }
@@ -88,6 +100,8 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// (in use, idle, max) connections, for metrics.
     fn pool_usage(&self) -> (u32, u32, u32);
+    /// Whether writes currently fail, and the sampled size of the database.
+    fn storage_health(&self) -> &StorageHealth;
 
     /// Inserts the order, its items, its creation event and `outbox` in one transaction.
     async fn insert_order(

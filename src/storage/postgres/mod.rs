@@ -4,16 +4,20 @@
 
 mod new_order;
 
-use super::StoreError;
+use super::health::{Monitor, PROBE_SQL, StorageUsage, monitor};
 use super::outbox::NewOutboxEvent;
 use super::shared::{Pools, SqlBackend};
+use super::{StorageHealth, StoreError};
 use crate::domain::Order;
 use sqlx::Postgres;
 use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
 
 pub struct PostgresStore {
     /// One pool for reads and writes.
     pools: Pools<Postgres>,
+    health: Arc<StorageHealth>,
+    _monitor: Monitor,
 }
 
 impl PostgresStore {
@@ -25,11 +29,41 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let health = Arc::new(StorageHealth::default());
+        let (probe_pool, sample_pool) = (pool.clone(), pool.clone());
+        let monitor = monitor(
+            health.clone(),
+            Box::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move {
+                    sqlx::query(PROBE_SQL).execute(&pool).await?;
+                    Ok(())
+                })
+            }),
+            Box::new(move || {
+                let pool = sample_pool.clone();
+                Box::pin(async move {
+                    let size: Option<i64> =
+                        sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                            .fetch_one(&pool)
+                            .await
+                            .ok();
+                    StorageUsage {
+                        database_bytes: size.and_then(|s| u64::try_from(s).ok()),
+                        free_bytes: None,
+                    }
+                })
+            }),
+        );
         let pools = Pools {
             writer: pool,
             reader: None,
         };
-        Ok(Self { pools })
+        Ok(Self {
+            pools,
+            health,
+            _monitor: monitor,
+        })
     }
 }
 
@@ -43,7 +77,9 @@ impl SqlBackend for PostgresStore {
         order: &Order,
         outbox: &NewOutboxEvent,
     ) -> Result<bool, StoreError> {
-        new_order::write_new_order(&self.pools.writer, order, outbox).await
+        let outcome = new_order::write_new_order(&self.pools.writer, order, outbox).await;
+        self.health.record_write(&outcome);
+        outcome
     }
 
     /// Another instance's worker skips the rows this claim is taking instead of waiting.
@@ -51,5 +87,9 @@ impl SqlBackend for PostgresStore {
 
     fn pools(&self) -> &Pools<Postgres> {
         &self.pools
+    }
+
+    fn health(&self) -> &StorageHealth {
+        &self.health
     }
 }

@@ -1,8 +1,8 @@
 //! What a backend must provide to get the shared `OrderStore` implementation.
 
 use crate::domain::Order;
-use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
+use crate::storage::{StorageHealth, StoreError};
 use sqlx::{Database, Encode, FromRow, Pool, Type};
 
 /// What a backend provides; the rest of `OrderStore` comes from the implementation below.
@@ -15,6 +15,8 @@ pub trait SqlBackend: Send + Sync + 'static {
     const CLAIM_LOCK: &'static str;
 
     fn pools(&self) -> &Pools<Self::Db>;
+    /// Whether writes currently fail, and the sampled size of the database.
+    fn health(&self) -> &StorageHealth;
     /// Writes the order, its items, its creation event and `outbox` together, the
     /// backend's fastest way. `false` (nothing written) when the session has an order.
     async fn write_new_order(

@@ -56,6 +56,10 @@ where
         self.pools().usage()
     }
 
+    fn storage_health(&self) -> &crate::storage::StorageHealth {
+        self.health()
+    }
+
     async fn insert_order(
         &self,
         order: &Order,

@@ -5,11 +5,12 @@
 
 use crate::domain::Order;
 use crate::domain::order::EVENT_ORDER_CREATED;
-use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::rows::{HistoryRow, ItemRow, NewOutboxRow, OrderRow};
 use crate::storage::shared::insert_rows;
+use crate::storage::{StorageHealth, StoreError};
 use sqlx::SqlitePool;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -24,10 +25,17 @@ pub(super) struct PendingOrder {
 }
 
 /// Commits whatever orders have queued, as one transaction, until the store is dropped.
-pub(super) async fn commit_new_orders(writer: SqlitePool, mut queue: mpsc::Receiver<PendingOrder>) {
+/// An order is acknowledged only after its group's COMMIT succeeded.
+pub(super) async fn commit_new_orders(
+    writer: SqlitePool,
+    mut queue: mpsc::Receiver<PendingOrder>,
+    health: Arc<StorageHealth>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        match write_group(&writer, &group).await {
+        let outcome = write_group(&writer, &group).await;
+        health.record_write(&outcome);
+        match outcome {
             Ok(created) => {
                 for (pending, created) in group.drain(..).zip(created) {
                     let _ = pending.done.send(Ok(created));
@@ -41,15 +49,23 @@ pub(super) async fn commit_new_orders(writer: SqlitePool, mut queue: mpsc::Recei
             Err(StoreError::Database(_)) => {
                 for pending in group.drain(..) {
                     let outcome = write_group(&writer, std::slice::from_ref(&pending)).await;
+                    health.record_write(&outcome);
                     let _ = pending.done.send(outcome.map(|created| created[0]));
                 }
             }
             Err(e) => {
-                let message = e.to_string();
+                let (full, message) = match e {
+                    StoreError::Full(message) => (true, message),
+                    StoreError::Unavailable(message) => (false, message),
+                    other => (false, other.to_string()),
+                };
                 for pending in group.drain(..) {
-                    let _ = pending
-                        .done
-                        .send(Err(StoreError::Unavailable(message.clone())));
+                    let error = if full {
+                        StoreError::Full(message.clone())
+                    } else {
+                        StoreError::Unavailable(message.clone())
+                    };
+                    let _ = pending.done.send(Err(error));
                 }
             }
         }
@@ -60,7 +76,13 @@ async fn write_group(writer: &SqlitePool, group: &[PendingOrder]) -> Result<Vec<
     let mut tx = writer.begin().await?;
     let orders: Vec<_> = group.iter().map(|p| (&p.order, &p.outbox)).collect();
     let created = write_orders_together(&mut tx, &orders).await?;
-    tx.commit().await?;
+    // Nothing of the group is stored when COMMIT fails, whatever the reason: the orders
+    // are not acknowledged, and the client may retry. (The connection is checked on its
+    // way back to the pool: see `discard_if_in_transaction`.)
+    tx.commit().await.map_err(|e| match StoreError::from(e) {
+        StoreError::Database(e) => StoreError::Unavailable(format!("commit failed: {e}")),
+        other => other,
+    })?;
     Ok(created)
 }
 

@@ -9,21 +9,26 @@
 
 mod group_commit;
 
-use super::StoreError;
+use super::health::{Monitor, monitor};
 use super::outbox::NewOutboxEvent;
 use super::shared::{Pools, SqlBackend};
+use super::sqlite_writer::{discard_if_in_transaction, probe, usage};
+use super::{StorageHealth, StoreError};
 use crate::domain::Order;
 pub use group_commit::write_orders_together;
 use group_commit::{PendingOrder, commit_new_orders};
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub struct SqliteStore {
     /// A one-connection writer and a read-only pool for the readers.
     pools: Pools<Sqlite>,
     new_orders: mpsc::Sender<PendingOrder>,
+    health: Arc<StorageHealth>,
+    _monitor: Monitor,
 }
 
 impl SqliteStore {
@@ -34,25 +39,47 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
+        // A writer connection left inside a transaction is closed, never reused.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_release(discard_if_in_transaction)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let file = options.get_filename().to_owned();
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(options.read_only(true))
             .await?;
+        let health = Arc::new(StorageHealth::default());
         let (new_orders, queue) = mpsc::channel(1024);
-        tokio::spawn(commit_new_orders(writer.clone(), queue));
+        tokio::spawn(commit_new_orders(writer.clone(), queue, health.clone()));
+        let probe_pool = writer.clone();
+        let monitor = monitor(
+            health.clone(),
+            Box::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move { probe(&pool).await })
+            }),
+            Box::new(move || {
+                let file = file.clone();
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || usage(&file))
+                        .await
+                        .unwrap_or_default()
+                })
+            }),
+        );
         Ok(Self {
             pools: Pools {
                 writer,
                 reader: Some(reader),
             },
             new_orders,
+            health,
+            _monitor: monitor,
         })
     }
 }
@@ -66,6 +93,10 @@ impl SqlBackend for SqliteStore {
 
     fn pools(&self) -> &Pools<Sqlite> {
         &self.pools
+    }
+
+    fn health(&self) -> &StorageHealth {
+        &self.health
     }
 
     /// Queues the order for the next group commit and waits for its outcome.
