@@ -1,9 +1,9 @@
 //! Builds the service from its configuration and runs the HTTP server beside the outbox
 //! worker until shutdown.
 
+use crate::auth::Authenticator;
 use crate::checkout::{CheckoutClient, CheckoutClientConfig};
 use crate::config::Config;
-use crate::http::auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::orders::OrderService;
 use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
@@ -61,12 +61,8 @@ impl App {
             },
             wake.clone(),
         );
-        let auth = match config
-            .jwt_secret
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            Some(secret) => Authenticator::hs256(secret)?,
+        let auth = match config.auth_settings() {
+            Some(settings) => Authenticator::new(settings)?,
             None => {
                 tracing::warn!("AUTH_DISABLED=true: every request is treated as an admin");
                 Authenticator::Disabled

@@ -1,6 +1,6 @@
 //! What every handler can reach.
 
-use super::auth::Authenticator;
+use crate::auth::Authenticator;
 use crate::orders::OrderService;
 use crate::storage::SharedStore;
 use metrics_exporter_prometheus::PrometheusHandle;
