@@ -35,7 +35,7 @@ pub enum AuthError {
 }
 
 pub enum Authenticator {
-    Tokens(TokenVerifier),
+    Tokens(Box<TokenVerifier>),
     /// `AUTH_DISABLED=true`: everyone is an admin named by `X-User-Id` (default `anonymous`).
     Disabled,
 }
@@ -43,7 +43,7 @@ pub enum Authenticator {
 impl Authenticator {
     /// Builds the verifier and starts keeping the key set fresh (needs a Tokio runtime).
     pub fn new(settings: AuthSettings) -> anyhow::Result<Self> {
-        TokenVerifier::new(settings).map(Self::Tokens)
+        TokenVerifier::new(settings).map(|v| Self::Tokens(Box::new(v)))
     }
 
     /// Ready to check every kind of token it accepts: the key set, if any, is loaded.
