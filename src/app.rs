@@ -69,7 +69,10 @@ impl App {
             }
         };
         let state = AppState {
-            orders: Arc::new(OrderService::new(store.clone(), checkout, wake)),
+            orders: Arc::new(
+                OrderService::new(store.clone(), checkout, wake)
+                    .with_max_items_per_order(config.max_items_per_order),
+            ),
             store: store.clone(),
             auth: Arc::new(auth),
             metrics: crate::telemetry::metrics_handle(),

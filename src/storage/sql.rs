@@ -21,7 +21,7 @@ pub(super) const DUE_OUTBOX: &str = "status = 'PENDING' AND next_attempt_at <= $
 macro_rules! impl_order_store {
     ($store:ty, $db:ty, $backend:literal, claim_suffix = $claim_suffix:literal) => {
         use $crate::domain::{
-            Actor, Address, CheckoutSessionId, EventId, Money, Order, OrderEvent, OrderId,
+            Actor, Address, CheckoutSessionId, Currency, EventId, Money, Order, OrderEvent, OrderId,
             OrderItem, OrderItemId, OrderStatus, Quantity, StatusChange, UserId,
         };
         use $crate::outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus};
@@ -42,8 +42,9 @@ macro_rules! impl_order_store {
             StoreError::Corrupt(what.to_string())
         }
 
-        fn money(row: &DbRow, column: &str) -> Result<Money, StoreError> {
-            Money::from_minor_units(row.try_get(column)?).map_err(|e| corrupt(format!("{column}: {e}")))
+        /// `minor_units`: the exponent of the order's currency, which the stored integers count in.
+        fn money(row: &DbRow, column: &str, minor_units: u32) -> Result<Money, StoreError> {
+            Money::from_minor_units(row.try_get(column)?, minor_units).map_err(|e| corrupt(format!("{column}: {e}")))
         }
 
         fn status(text: &str) -> Result<OrderStatus, StoreError> {
@@ -54,18 +55,20 @@ macro_rules! impl_order_store {
         fn order_from_row(row: &DbRow) -> Result<(i64, Order), StoreError> {
             let user_id: String = row.try_get("user_id")?;
             let status_text: String = row.try_get("status")?;
+            let currency: String = row.try_get("currency")?;
+            let units = Currency::minor_units_of(&currency);
             let order = Order {
                 id: OrderId(row.try_get("id")?),
                 user_id: UserId::parse(&user_id).ok_or_else(|| corrupt("blank user_id"))?,
                 checkout_session_id: CheckoutSessionId(row.try_get("checkout_session_id")?),
                 payment_intent_id: row.try_get("payment_intent_id")?,
                 status: status(&status_text)?,
-                currency: row.try_get("currency")?,
-                total_amount: money(row, "total_minor")?,
-                subtotal_amount: money(row, "subtotal_minor")?,
-                shipping_amount: money(row, "shipping_minor")?,
-                tax_amount: money(row, "tax_minor")?,
-                discount_amount: money(row, "discount_minor")?,
+                total_amount: money(row, "total_minor", units)?,
+                subtotal_amount: money(row, "subtotal_minor", units)?,
+                shipping_amount: money(row, "shipping_minor", units)?,
+                tax_amount: money(row, "tax_minor", units)?,
+                discount_amount: money(row, "discount_minor", units)?,
+                currency,
                 items: Vec::new(),
                 shipping_address: row.try_get::<Json<Address>, _>("shipping_address")?.0,
                 billing_address: row.try_get::<Json<Address>, _>("billing_address")?.0,
@@ -79,19 +82,21 @@ macro_rules! impl_order_store {
             Ok((row.try_get("seq")?, order))
         }
 
-        fn item_from_row(row: &DbRow) -> Result<(Uuid, OrderItem), StoreError> {
+        fn item_from_row(row: &DbRow, units: &HashMap<Uuid, u32>) -> Result<(Uuid, OrderItem), StoreError> {
+            let order_id: Uuid = row.try_get("order_id")?;
+            let units = units.get(&order_id).copied().unwrap_or(Currency::LEGACY_MINOR_UNITS);
             let quantity: i32 = row.try_get("quantity")?;
             let item = OrderItem {
                 id: OrderItemId(row.try_get("id")?),
                 product_id: row.try_get("product_id")?,
                 name: row.try_get("name")?,
-                price: money(row, "price_minor")?,
+                price: money(row, "price_minor", units)?,
                 quantity: u64::try_from(quantity)
                     .ok()
                     .and_then(Quantity::new)
                     .ok_or_else(|| corrupt("quantity"))?,
             };
-            Ok((row.try_get("order_id")?, item))
+            Ok((order_id, item))
         }
 
         fn outbox_from_row(row: &DbRow) -> Result<OutboxRecord, StoreError> {
@@ -178,9 +183,13 @@ macro_rules! impl_order_store {
                 }
                 query.push(") ORDER BY order_id, position");
                 let rows = query.build().fetch_all(self.reader()).await?;
+                let units: HashMap<Uuid, u32> = orders
+                    .iter()
+                    .map(|(_, o)| (o.id.0, Currency::minor_units_of(&o.currency)))
+                    .collect();
                 let mut by_order: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
                 for row in &rows {
-                    let (order_id, item) = item_from_row(row)?;
+                    let (order_id, item) = item_from_row(row, &units)?;
                     by_order.entry(order_id).or_default().push(item);
                 }
                 for (_, order) in orders.iter_mut() {
