@@ -5,4 +5,6 @@ mod client;
 mod session;
 
 pub use client::{CheckoutClient, CheckoutClientConfig, CheckoutError};
-pub use session::{CheckoutSession, SessionParseError, SessionRejection};
+pub use session::{
+    CheckoutSession, DEFAULT_MAX_ITEMS_PER_ORDER, SessionParseError, SessionRejection,
+};
