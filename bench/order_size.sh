@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-cargo build -q --bin order-service --bin stub-checkout --bin loadgen
+cargo build -q --bin order-service && cargo build -q -p order-service-bench --bin stub-checkout --bin loadgen
 BIN=target/debug
 WORK=$(mktemp -d)
 PIDS=()
