@@ -12,3 +12,4 @@ pub mod outbox;
 pub mod reference_checkout;
 pub mod storage;
 pub mod telemetry;
+pub mod webhook_signature;
