@@ -41,6 +41,8 @@ const MAX_TTL_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
 
 pub struct SessionStore {
     pool: SqlitePool,
+    /// Queue a `checkout.session.completed` webhook with each completion.
+    queue_webhooks: bool,
 }
 
 fn corrupt(what: impl std::fmt::Display) -> SessionStoreError {
@@ -74,7 +76,20 @@ impl SessionStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/checkout").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            queue_webhooks: false,
+        })
+    }
+
+    /// From now on every completion also queues the order service's webhook.
+    pub fn with_webhook_queue(mut self) -> Self {
+        self.queue_webhooks = true;
+        self
+    }
+
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     pub async fn ping(&self) -> Result<(), SessionStoreError> {
@@ -167,6 +182,9 @@ impl SessionStore {
         now: DateTime<Utc>,
     ) -> Result<Session, CompleteError> {
         let now_ms = now.timestamp_millis();
+        // The completion and its webhook commit together: no completed session without
+        // its notice, no notice for a completion that did not happen.
+        let mut tx = self.pool.begin().await.map_err(SessionStoreError::from)?;
         let done = sqlx::query(
             "UPDATE checkout_sessions \
              SET status = 'COMPLETED', payment_intent_id = ?, completed_at_ms = ? \
@@ -176,9 +194,13 @@ impl SessionStore {
         .bind(now_ms)
         .bind(id.to_string())
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(SessionStoreError::from)?;
+        if done.rows_affected() == 1 && self.queue_webhooks {
+            super::webhooks::enqueue(&mut tx, id, now_ms).await?;
+        }
+        tx.commit().await.map_err(SessionStoreError::from)?;
         let session = self.find(id, now).await?.ok_or(CompleteError::NotFound)?;
         match session.status {
             SessionStatus::Completed
@@ -191,6 +213,43 @@ impl SessionStore {
             SessionStatus::Expired => Err(CompleteError::Expired(session.expires_at)),
             SessionStatus::Pending => Err(corrupt("pending session refused completion").into()),
         }
+    }
+
+    /// Sessions completed after `after` (Unix ms), or after the keyset position `cursor`
+    /// (completion ms, id) when given: oldest first, ties broken by id, so a page boundary
+    /// between equal timestamps neither skips nor repeats a session.
+    pub async fn completed_after(
+        &self,
+        after_ms: i64,
+        cursor: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Session>, SessionStoreError> {
+        let (at_ms, after_id) = match cursor {
+            Some((ms, id)) => (ms, id.to_string()),
+            // No id sorts after U+10FFFF, so this reads "completed strictly after `after_ms`".
+            None => (after_ms, "\u{10FFFF}".to_owned()),
+        };
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM checkout_sessions WHERE status = 'COMPLETED' \
+             AND (completed_at_ms > ? OR (completed_at_ms = ? AND id > ?)) \
+             ORDER BY completed_at_ms, id LIMIT ?",
+        )
+        .bind(at_ms)
+        .bind(at_ms)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sessions = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = Uuid::parse_str(&id).map_err(corrupt)?;
+            sessions.push(
+                self.read(id)
+                    .await?
+                    .ok_or_else(|| corrupt("listed session vanished"))?,
+            );
+        }
+        Ok(sessions)
     }
 
     async fn read(&self, id: Uuid) -> Result<Option<Session>, SessionStoreError> {
