@@ -7,7 +7,9 @@ use crate::http::auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::orders::OrderService;
 use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
+use crate::reconcile::{Reconciler, SweepReport};
 use crate::storage::{self, SharedStore};
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     worker: OutboxWorker,
+    /// The periodic sweep and its interval, when `RECONCILE_INTERVAL_SECS` is set.
+    reconciler: Option<(Reconciler, Duration)>,
     store: SharedStore,
     grace: Duration,
 }
@@ -29,11 +33,7 @@ impl App {
         config.validate()?;
         crate::telemetry::install_crypto_provider();
         let store = storage::connect(&config.database_url, config.database_max_connections).await?;
-        let checkout = CheckoutClient::new(CheckoutClientConfig {
-            timeout: config.checkout_timeout(),
-            connect_timeout: Duration::from_millis(config.checkout_connect_timeout_ms),
-            ..CheckoutClientConfig::new(config.checkout_service_url.clone())
-        })?;
+        let checkout = checkout_client(&config)?;
         let notification_timeout = Duration::from_millis(config.notification_timeout_ms);
         let notifier = config
             .notification_service_url
@@ -72,12 +72,18 @@ impl App {
                 Authenticator::Disabled
             }
         };
+        let orders = Arc::new(OrderService::new(store.clone(), checkout.clone(), wake));
+        let reconciler = config.reconcile_interval().map(|interval| {
+            let overlap = Duration::from_secs(config.reconcile_overlap_secs);
+            (Reconciler::new(orders.clone(), checkout, overlap), interval)
+        });
         let state = AppState {
-            orders: Arc::new(OrderService::new(store.clone(), checkout, wake)),
+            orders,
             store: store.clone(),
             auth: Arc::new(auth),
             metrics: crate::telemetry::metrics_handle(),
             body_limit: config.body_limit_bytes,
+            webhook_secrets: config.checkout_webhook_secrets()?.map(Arc::new),
         };
         let router = http::router(
             state,
@@ -89,6 +95,7 @@ impl App {
             listener,
             router,
             worker,
+            reconciler,
             store,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
@@ -113,6 +120,9 @@ impl App {
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(addr = %self.local_addr(), database = self.store.backend(), "order service listening");
         let worker = tokio::spawn(self.worker.run(stop_rx.clone()));
+        let sweeper = self
+            .reconciler
+            .map(|(reconciler, every)| tokio::spawn(reconciler.run(every, stop_rx.clone())));
         let mut server_stop = stop_rx.clone();
         let server = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
@@ -134,8 +144,36 @@ impl App {
         }
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(1), worker).await;
+        if let Some(sweeper) = sweeper {
+            let _ = tokio::time::timeout(Duration::from_secs(1), sweeper).await;
+        }
         Ok(())
     }
+}
+
+fn checkout_client(config: &Config) -> anyhow::Result<CheckoutClient> {
+    CheckoutClient::new(CheckoutClientConfig {
+        timeout: config.checkout_timeout(),
+        connect_timeout: Duration::from_millis(config.checkout_connect_timeout_ms),
+        ..CheckoutClientConfig::new(config.checkout_service_url.clone())
+    })
+}
+
+/// `order-service reconcile --since`: one sweep from `since`, with the same store, Checkout
+/// client and use case as the server (confirmations are queued for the server's worker).
+pub async fn reconcile_once(config: &Config, since: DateTime<Utc>) -> anyhow::Result<SweepReport> {
+    crate::telemetry::install_crypto_provider();
+    let store = storage::connect(&config.database_url, config.database_max_connections).await?;
+    let checkout = checkout_client(config)?;
+    let orders = Arc::new(OrderService::new(
+        store,
+        checkout.clone(),
+        Arc::new(Notify::new()),
+    ));
+    let overlap = Duration::from_secs(config.reconcile_overlap_secs);
+    Ok(Reconciler::new(orders, checkout, overlap)
+        .sweep(Some(since))
+        .await?)
 }
 
 /// Completes on SIGTERM or Ctrl-C.

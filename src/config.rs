@@ -1,5 +1,6 @@
 //! Configuration from the environment (contracts §1), with a flag for every variable.
 
+use crate::webhook_signature::WebhookSecrets;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use std::time::Duration;
@@ -52,6 +53,16 @@ pub struct Config {
     /// First retry delay of a failed confirmation, in milliseconds (doubles up to a minute).
     #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 1000)]
     pub outbox_retry_base_ms: u64,
+    /// Standard Webhooks secret(s) of the Checkout Service's events (`whsec_<base64>` or a
+    /// raw string; several comma-separated while rotating). Unset: the endpoint answers 503.
+    #[arg(long, env = "CHECKOUT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub checkout_webhook_secret: Option<String>,
+    /// Seconds between reconciliation sweeps of completed checkout sessions; unset: off.
+    #[arg(long, env = "RECONCILE_INTERVAL_SECS")]
+    pub reconcile_interval_secs: Option<u64>,
+    /// How far before its watermark a sweep looks again, for sessions committed late.
+    #[arg(long, env = "RECONCILE_OVERLAP_SECS", default_value_t = 300)]
+    pub reconcile_overlap_secs: u64,
     /// HS256 secret of the bearer tokens.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -82,15 +93,35 @@ pub enum ConfigError {
          or AUTH_DISABLED=true to run without authentication (development only)"
     )]
     MissingJwtSecret,
+    #[error("CHECKOUT_WEBHOOK_SECRET: {0}")]
+    BadWebhookSecret(#[from] crate::webhook_signature::SecretError),
 }
 
 impl Config {
+    /// `CHECKOUT_WEBHOOK_SECRET` parsed; `None` when unset or blank.
+    pub fn checkout_webhook_secrets(
+        &self,
+    ) -> Result<Option<WebhookSecrets>, crate::webhook_signature::SecretError> {
+        match self.checkout_webhook_secret.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => WebhookSecrets::parse(text).map(Some),
+        }
+    }
+
+    /// `RECONCILE_INTERVAL_SECS` as a duration; `None` (also for 0): no periodic sweep.
+    pub fn reconcile_interval(&self) -> Option<Duration> {
+        self.reconcile_interval_secs
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+    }
+
     /// Refuses configurations the service must not start with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let secret = self.jwt_secret.as_deref().unwrap_or("").trim();
         if secret.is_empty() && !self.auth_disabled {
             return Err(ConfigError::MissingJwtSecret);
         }
+        self.checkout_webhook_secrets()?;
         Ok(())
     }
 
@@ -126,6 +157,8 @@ impl Config {
         config.jwt_secret = None;
         config.auth_disabled = false;
         config.cors_origins = None;
+        config.checkout_webhook_secret = None;
+        config.reconcile_interval_secs = None;
         config
     }
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod orders;
 pub mod outbox;
+pub mod reconcile;
 pub mod reference_checkout;
 pub mod storage;
 pub mod telemetry;

@@ -5,6 +5,7 @@ pub mod address;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod origin;
 pub mod status;
 
 pub use address::Address;
@@ -14,4 +15,5 @@ pub use order::{
     Actor, NewOrderItem, Order, OrderDraft, OrderEvent, OrderItem, OrderTotals, Quantity,
     StatusChange,
 };
+pub use origin::OrderOrigin;
 pub use status::{OrderStatus, Permission, TransitionError};

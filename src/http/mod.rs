@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checkout_events;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -44,6 +45,10 @@ pub fn router(state: AppState, cors_origins: &[String], request_timeout: Duratio
             post(orders::change_order_status),
         )
         .route("/api/v1/orders/{id}/events", get(orders::order_events))
+        .route(
+            "/api/v1/checkout/events",
+            post(checkout_events::receive_checkout_event),
+        )
         .route("/api/v1/admin/outbox", get(admin::list_outbox))
         .route(
             "/api/v1/admin/outbox/{id}/retry",

@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         super::orders::cancel_order,
         super::orders::change_order_status,
         super::orders::order_events,
+        super::checkout_events::receive_checkout_event,
         super::admin::list_outbox,
         super::admin::retry_outbox_event,
         super::health::health,
@@ -22,7 +23,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(super::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "orders"), (name = "admin"), (name = "operations"))
+    tags((name = "orders"), (name = "checkout"), (name = "admin"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

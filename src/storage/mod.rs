@@ -5,6 +5,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+mod sweep;
 
 use crate::domain::{
     Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use sweep::{SweepLease, SweepStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,7 +78,7 @@ pub struct Sinks {
 }
 
 #[async_trait]
-pub trait OrderStore: Send + Sync + 'static {
+pub trait OrderStore: SweepStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<(), StoreError>;
     /// (in use, idle, max) connections, for metrics.

@@ -21,6 +21,10 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn writer(&self) -> &PgPool {
         &self.pool
     }

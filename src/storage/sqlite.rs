@@ -56,6 +56,10 @@ impl SqliteStore {
         })
     }
 
+    pub(super) fn write_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Queues the order for the next group commit and waits for its outcome.
     async fn write_new_order(
         &self,

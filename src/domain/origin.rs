@@ -1,0 +1,39 @@
+//! Which path created an order (contracts §8): the storefront's call, the Checkout
+//! Service's webhook, or the reconciliation sweep. Recorded in the creation event and
+//! counted in `/metrics`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderOrigin {
+    Client,
+    Webhook,
+    Sweep,
+}
+
+impl OrderOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderOrigin::Client => "client",
+            OrderOrigin::Webhook => "webhook",
+            OrderOrigin::Sweep => "sweep",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "client" => Some(OrderOrigin::Client),
+            "webhook" => Some(OrderOrigin::Webhook),
+            "sweep" => Some(OrderOrigin::Sweep),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for OrderOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
