@@ -89,7 +89,11 @@ impl OrderService {
         let origin = requester.origin();
         let order = Order::place(session.into_draft()?);
         let confirmation = NewOutboxEvent::order_confirmation(&order);
-        match self.store.insert_order(&order, &confirmation).await? {
+        match self
+            .store
+            .insert_order(&order, &confirmation, origin)
+            .await?
+        {
             Inserted::Created => {
                 metrics::counter!("orders_created_total", "origin" => origin.as_str()).increment(1);
                 tracing::info!(order_id = %order.id, checkout_session_id = %session_id, %origin, event_id = %confirmation.id, total = %order.total_amount, "order created, confirmation queued");

@@ -30,7 +30,8 @@ impl Flow<'_> {
         let order = self.create_order(&session, &payment_intent_id).await?;
         self.repeat_create(&session, &order).await?;
         self.read_order(&order).await?;
-        self.await_confirmation(&order).await
+        self.await_confirmation(&order).await?;
+        self.storefront_never_calls().await
     }
 
     async fn open_session(&self) -> anyhow::Result<SessionView> {

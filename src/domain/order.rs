@@ -263,6 +263,9 @@ pub struct OrderEvent {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
+    /// On the creation event: which path created the order (contracts §8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<super::OrderOrigin>,
 }
 
 pub const EVENT_ORDER_CREATED: &str = "ORDER_CREATED";

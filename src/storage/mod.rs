@@ -8,8 +8,8 @@ mod sqlite;
 mod sweep;
 
 use crate::domain::{
-    Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
-    UserId,
+    Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus,
+    StatusChange, UserId,
 };
 use crate::outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus};
 use async_trait::async_trait;
@@ -84,11 +84,13 @@ pub trait OrderStore: SweepStore + Send + Sync + 'static {
     /// (in use, idle, max) connections, for metrics.
     fn pool_usage(&self) -> (u32, u32, u32);
 
-    /// Inserts the order, its items, its creation event and `outbox` in one transaction.
+    /// Inserts the order, its items, its creation event (naming `origin`) and `outbox` in
+    /// one transaction.
     async fn insert_order(
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<Inserted, StoreError>;
     async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     async fn order_by_checkout_session(

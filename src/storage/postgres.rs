@@ -2,6 +2,7 @@
 //! service instances may share the database; the unique key on the checkout session and
 //! `FOR UPDATE SKIP LOCKED` claims keep them from stepping on each other.
 
+use crate::domain::OrderOrigin;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -50,6 +51,7 @@ impl PostgresStore {
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<bool, StoreError> {
         let items = &order.items;
         let created: i64 = sqlx::query_scalar(
@@ -68,8 +70,9 @@ impl PostgresStore {
                     $22::int8[], $23::int4[])
                     AS item (id, position, product_id, name, price_minor, quantity)
             ), history AS (
-                INSERT INTO order_events (order_id, kind, from_status, to_status, actor, version, at)
-                SELECT id, $24, NULL, $6, $2, $15, $17 FROM new_order
+                INSERT INTO order_events (order_id, kind, from_status, to_status, actor, version, at,
+                    origin)
+                SELECT id, $24, NULL, $6, $2, $15, $17, $28 FROM new_order
             ), confirmation AS (
                 INSERT INTO outbox (id, event_type, order_id, payload, status, attempts,
                     next_attempt_at, created_at)
@@ -104,6 +107,7 @@ impl PostgresStore {
         .bind(outbox.id.0)
         .bind(outbox.event_type)
         .bind(&outbox.payload)
+        .bind(origin.as_str())
         .fetch_one(self.writer())
         .await?;
         Ok(created > 0)

@@ -216,9 +216,9 @@ macro_rules! impl_order_store {
                 self.usage()
             }
 
-            async fn insert_order(&self, order: &Order, outbox: &NewOutboxEvent) -> Result<Inserted, StoreError> {
+            async fn insert_order(&self, order: &Order, outbox: &NewOutboxEvent, origin: $crate::domain::OrderOrigin) -> Result<Inserted, StoreError> {
                 // Each backend writes the order its fastest way (see `write_new_order`).
-                if self.write_new_order(order, outbox).await? {
+                if self.write_new_order(order, outbox, origin).await? {
                     return Ok(Inserted::Created);
                 }
                 let existing = self
@@ -298,8 +298,8 @@ macro_rules! impl_order_store {
 
             async fn order_history(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT kind, from_status, to_status, actor, reason, tracking_number, version, at \
-                     FROM order_events WHERE order_id = $1 ORDER BY id",
+                    "SELECT kind, from_status, to_status, actor, reason, tracking_number, version, at, \
+                     origin FROM order_events WHERE order_id = $1 ORDER BY id",
                 )
                 .bind(id.0)
                 .fetch_all(self.reader())
@@ -317,6 +317,10 @@ macro_rules! impl_order_store {
                             version: row.try_get("version")?,
                             reason: row.try_get("reason")?,
                             tracking_number: row.try_get("tracking_number")?,
+                            origin: row
+                                .try_get::<Option<String>, _>("origin")?
+                                .map(|o| $crate::domain::OrderOrigin::parse(&o).ok_or_else(|| StoreError::Corrupt(format!("origin {o}"))))
+                                .transpose()?,
                         })
                     })
                     .collect()

@@ -7,6 +7,7 @@
 //! one multi-row INSERT per table (each order whole or not at all, acknowledged only after
 //! the commit).
 
+use crate::domain::OrderOrigin;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -25,6 +26,7 @@ pub struct SqliteStore {
 struct PendingOrder {
     order: Order,
     outbox: NewOutboxEvent,
+    origin: OrderOrigin,
     done: oneshot::Sender<Result<bool, StoreError>>,
 }
 
@@ -65,11 +67,13 @@ impl SqliteStore {
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<bool, StoreError> {
         let (done, outcome) = oneshot::channel();
         let pending = PendingOrder {
             order: order.clone(),
             outbox: outbox.clone(),
+            origin,
             done,
         };
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
@@ -208,7 +212,7 @@ async fn write_orders_together(
     }
     let mut history = QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO order_events (order_id, kind, from_status, to_status, actor, reason, \
-         tracking_number, version, at) ",
+         tracking_number, version, at, origin) ",
     );
     history.push_values(&created, |mut row, pending| {
         let order = &pending.order;
@@ -220,7 +224,8 @@ async fn write_orders_together(
             .push("NULL")
             .push("NULL")
             .push_bind(order.version)
-            .push_bind(order.updated_at);
+            .push_bind(order.updated_at)
+            .push_bind(pending.origin.as_str());
     });
     history.build().execute(&mut *conn).await?;
     let mut outbox = QueryBuilder::<sqlx::Sqlite>::new(
