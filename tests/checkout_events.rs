@@ -294,7 +294,7 @@ async fn race(bases: &[String], app: &TestApp, owners: usize) {
 
 async fn storefront_and_webhooks_racing_make_one_order_per_session(backend: Backend) {
     let app = spawn(backend).await;
-    race(&[app.base.clone()], &app, 5).await;
+    race(std::slice::from_ref(&app.base), &app, 5).await;
 }
 
 async fn second_instance(db: &TestDb, app: &TestApp) -> String {
