@@ -135,7 +135,7 @@ async fn webhook_rows(checkout: &Checkout) -> Vec<(String, i64)> {
 
 #[tokio::test]
 async fn a_completion_sends_one_signed_webhook_retried_until_2xx() {
-    // 503, a timeout-free 429 and a redirect first: each is retried, the redirect never followed.
+    // 503, 429 and a redirect first: each is retried, the redirect never followed.
     let (receiver, url) = Receiver::start(&[503, 429, 307]).await;
     let checkout =
         Checkout::start_with(tempfile::tempdir().unwrap(), TTL, Some(config(&url))).await;
