@@ -6,7 +6,7 @@
 # (software cpu-clock event; hardware counters are not available on this VM).
 #
 # Usage: bench/profile.sh sqlite|postgres [CONCURRENCY] [SECONDS]
-# Expects `cargo build --release --bins` done. Output in bench/results/profile-<backend>/.
+# Expects `cargo build --release --workspace --bins` done. Output in bench/results/profile-<backend>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BACKEND=${1:?sqlite or postgres}

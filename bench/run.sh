@@ -46,7 +46,7 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
 fi
 
 echo "== building release binaries" >&2
-cargo build --release --bins >&2
+cargo build --release --workspace --bins >&2
 BIN=$ROOT/target/release
 SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
 

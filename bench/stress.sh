@@ -85,10 +85,10 @@ echo "== building" >&2
 # STRESS_PROFILE=debug reuses the debug binaries `cargo test` already built (CI); the
 # checks are about correctness, so the slower build changes figures, not verdicts.
 if [ "${STRESS_PROFILE:-release}" = debug ]; then
-  cargo build --bins >&2 || { echo "STRESS FAIL: build failed"; exit 1; }
+  cargo build --workspace --bins >&2 || { echo "STRESS FAIL: build failed"; exit 1; }
   BIN=$ROOT/target/debug
 else
-  cargo build --release --bins >&2 || { echo "STRESS FAIL: build failed"; exit 1; }
+  cargo build --release --workspace --bins >&2 || { echo "STRESS FAIL: build failed"; exit 1; }
   BIN=$ROOT/target/release
 fi
 ensure_pg_up || { echo "STRESS FAIL: PostgreSQL not running"; exit 1; }

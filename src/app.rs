@@ -7,8 +7,10 @@ use crate::http::auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::orders::OrderService;
 use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
+use crate::outbox_admin::OutboxAdmin;
 use crate::reconcile::{Reconciler, SweepReport};
 use crate::storage::{self, SharedStore};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +26,9 @@ pub struct App {
     /// The periodic sweep and its interval, when `RECONCILE_INTERVAL_SECS` is set.
     reconciler: Option<(Reconciler, Duration)>,
     store: SharedStore,
+    /// Where the data lives, for the start-up line: the SQLite file's path or the
+    /// PostgreSQL host and database (never the password).
+    database: String,
     grace: Duration,
 }
 
@@ -33,6 +38,7 @@ impl App {
         config.validate()?;
         crate::telemetry::install_crypto_provider();
         let store = storage::connect(&config.database_url, config.database_max_connections).await?;
+        let database = describe_database(&config.database_url);
         let checkout = checkout_client(&config)?;
         let notification_timeout = Duration::from_millis(config.notification_timeout_ms);
         let notifier = config
@@ -79,6 +85,7 @@ impl App {
         });
         let state = AppState {
             orders,
+            outbox_admin: Arc::new(OutboxAdmin::new(store.clone())),
             store: store.clone(),
             auth: Arc::new(auth),
             metrics: crate::telemetry::metrics_handle(),
@@ -90,13 +97,21 @@ impl App {
             &config.cors_origins(),
             Duration::from_millis(config.request_timeout_ms),
         );
-        let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{} (is another process using port {}? set PORT)",
+                    config.host, config.port, config.port
+                )
+            })?;
         Ok(Self {
             listener,
             router,
             worker,
             reconciler,
             store,
+            database,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -118,7 +133,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        tracing::info!(addr = %self.local_addr(), database = self.store.backend(), "order service listening");
+        tracing::info!(addr = %self.local_addr(), backend = self.store.backend(), database = %self.database, "order service listening");
         let worker = tokio::spawn(self.worker.run(stop_rx.clone()));
         let sweeper = self
             .reconciler
@@ -147,6 +162,7 @@ impl App {
         if let Some(sweeper) = sweeper {
             let _ = tokio::time::timeout(Duration::from_secs(1), sweeper).await;
         }
+        tracing::info!("order service stopped");
         Ok(())
     }
 }
@@ -176,6 +192,29 @@ pub async fn reconcile_once(config: &Config, since: DateTime<Utc>) -> anyhow::Re
         .await?)
 }
 
+/// The SQLite file's absolute path, or `host/database` of a PostgreSQL URL.
+fn describe_database(url: &str) -> String {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split('?').next().unwrap_or(rest);
+        return std::path::absolute(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.to_owned());
+    }
+    // postgres://user:password@host:port/db?options -> host:port/db
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_credentials = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, rest)| rest);
+    after_credentials
+        .split('?')
+        .next()
+        .unwrap_or(after_credentials)
+        .to_owned()
+}
+
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -193,4 +232,20 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_database;
+
+    #[test]
+    fn the_start_up_line_names_the_sqlite_file_and_hides_passwords() {
+        let sqlite = describe_database("sqlite://data/orders.db?mode=rwc");
+        assert!(sqlite.ends_with("data/orders.db"), "{sqlite}");
+        assert!(std::path::Path::new(&sqlite).is_absolute(), "{sqlite}");
+        assert_eq!(
+            describe_database("postgres://app:secret@db.internal:5432/orders?sslmode=require"),
+            "db.internal:5432/orders"
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! Configuration from the environment (contracts §1), with a flag for every variable.
+//! Configuration from the environment (README, Configuration; docs/interface.md §5), with a flag for every variable.
 
 use crate::webhook_signature::WebhookSecrets;
 use clap::Args;

@@ -24,9 +24,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing_subscriber::EnvFilter;
 
 const DEMO_USER: &str = "user-123";
@@ -92,9 +93,16 @@ pub async fn run() -> anyhow::Result<()> {
         service.router,
         until_stopped(),
     ));
-    let webhooks = service
-        .webhooks
-        .map(|sender| tokio::spawn(sender.run(stop.subscribe())));
+    // Checkout's webhook sender is held back until step 7, so steps 1–6 show the
+    // storefront's own call creating the order rather than a race with the webhook.
+    let release_webhooks = Arc::new(Notify::new());
+    let webhooks = service.webhooks.map(|sender| {
+        let (release, stop) = (release_webhooks.clone(), stop.subscribe());
+        tokio::spawn(async move {
+            release.notified().await;
+            sender.run(stop).await
+        })
+    });
 
     println!("Order Service demo: the seed's checkout flow, end to end, on this machine");
     println!(
@@ -115,6 +123,7 @@ pub async fn run() -> anyhow::Result<()> {
         token: mint_token(&secret, DEMO_USER)?,
         user_id: DEMO_USER.to_owned(),
         receiver: &receiver,
+        release_webhooks,
     };
     let outcome = flow.walk().await;
 

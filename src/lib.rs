@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod orders;
 pub mod outbox;
+pub mod outbox_admin;
 pub mod reconcile;
 pub mod reference_checkout;
 pub mod storage;

@@ -8,7 +8,7 @@ use crate::domain::{
     TransitionError, UserId,
 };
 use crate::outbox::NewOutboxEvent;
-use crate::storage::{Inserted, OrderFilter, SharedStore, StoreError};
+use crate::storage::{Inserted, OrderFilter, SharedStore, StatusChangeRecord, StoreError};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -178,7 +178,14 @@ impl OrderService {
             let event = NewOutboxEvent::status_changed(&order, from);
             match self
                 .store
-                .save_status_change(&order, previous_version, from, actor, &change, &event)
+                .save_status_change(&StatusChangeRecord {
+                    order: &order,
+                    previous_version,
+                    from,
+                    actor,
+                    change: &change,
+                    outbox: &event,
+                })
                 .await
             {
                 Ok(()) => {

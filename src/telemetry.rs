@@ -1,16 +1,18 @@
 //! Logs, metrics and process-wide crypto setup.
 
-use crate::outbox::OutboxStats;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
-/// Structured logs to stdout; `json` for machines, anything else for humans.
+/// Structured logs to stdout; `json` for machines, anything else for humans. Colours only
+/// when stdout is a terminal, so files and log collectors get plain text.
 pub fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false);
     let _ = if format.eq_ignore_ascii_case("json") {
         builder.json().flatten_event(true).try_init()
@@ -41,6 +43,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .expect("valid buckets")
                 .build_recorder();
             let handle = recorder.handle();
+            spawn_upkeep(handle.clone());
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed");
             }
@@ -48,6 +51,22 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// `build_recorder()` leaves histogram upkeep to the caller: without it every sample is
+/// kept until the next scrape, so memory grows per request where nothing scrapes.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "metrics upkeep thread not started; histograms drain only on scrape");
+    }
 }
 
 fn describe_metrics() {
@@ -84,16 +103,29 @@ fn describe_metrics() {
         "Outbox delivery attempts by result"
     );
     describe_gauge!("db_pool_connections", "Database pool connections by state");
+    describe_gauge!(
+        "db_size_bytes",
+        "Bytes the database takes (SQLite: file, WAL and shm; PostgreSQL: pg_database_size), sampled every 10 s"
+    );
+    describe_gauge!(
+        "db_filesystem_free_bytes",
+        "Bytes free on the SQLite database's filesystem, sampled every 10 s"
+    );
+    describe_gauge!(
+        "db_writes_failing",
+        "1 while database writes fail (readiness answers 503), else 0"
+    );
 }
 
-pub fn record_outbox_stats(stats: &OutboxStats) {
-    metrics::gauge!("outbox_backlog").set(stats.pending as f64);
-    metrics::gauge!("outbox_failed").set(stats.failed as f64);
-    let age = stats
-        .oldest_pending_at
-        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
-    metrics::gauge!("outbox_oldest_pending_age_seconds").set(age);
+/// The sampled database size and free space (absent until known), and whether writes fail.
+pub fn record_storage(database_bytes: Option<u64>, free_bytes: Option<u64>, writes_failing: bool) {
+    if let Some(bytes) = database_bytes {
+        metrics::gauge!("db_size_bytes").set(bytes as f64);
+    }
+    if let Some(bytes) = free_bytes {
+        metrics::gauge!("db_filesystem_free_bytes").set(bytes as f64);
+    }
+    metrics::gauge!("db_writes_failing").set(if writes_failing { 1.0 } else { 0.0 });
 }
 
 pub fn record_pool_usage((in_use, idle, max): (u32, u32, u32)) {

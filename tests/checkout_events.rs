@@ -307,10 +307,9 @@ async fn second_instance(db: &TestDb, app: &TestApp) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL (PostgreSQL)"]
 async fn two_instances_on_postgres_race_to_one_order_per_session() {
-    if !common::postgres_available("two_instances_on_postgres_race_to_one_order_per_session") {
-        return;
-    }
+    common::require_postgres();
     let app = spawn(Backend::Postgres).await;
     let other = second_instance(&app.db, &app).await;
     race(&[app.base.clone(), other], &app, 5).await;

@@ -55,7 +55,7 @@ impl Process {
         process
     }
 
-    /// SIGTERM, then the exit status (within ten seconds, as contracts §1 asks).
+    /// SIGTERM, then the exit status (within ten seconds, as docs/interface.md §5 promises).
     fn terminate(&mut self) -> std::process::ExitStatus {
         let sent = Command::new("kill")
             .arg("-TERM")

@@ -1,4 +1,4 @@
-//! Order lifecycle (contracts §7): transitions, permissions, If-Match, races, history.
+//! Order lifecycle (docs/interface.md §1): transitions, permissions, If-Match, races, history.
 
 mod common;
 

@@ -37,7 +37,7 @@ async fn metrics_expose_the_series_after_traffic(backend: Backend) {
             .text()
             .await
             .unwrap();
-        text.contains("outbox_backlog").then_some(text)
+        (text.contains("outbox_backlog") && text.contains("db_size_bytes ")).then_some(text)
     })
     .await;
     for series in [
@@ -52,6 +52,7 @@ async fn metrics_expose_the_series_after_traffic(backend: Backend) {
         "outbox_failed",
         "outbox_oldest_pending_age_seconds",
         "db_pool_connections{state=\"in_use\"}",
+        "db_writes_failing 0",
     ] {
         assert!(text.contains(series), "missing {series} in:\n{text}");
     }

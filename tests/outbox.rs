@@ -1,4 +1,4 @@
-//! Order confirmations through the outbox (contracts §5): delivery, retries, parking,
+//! Order confirmations through the outbox (docs/interface.md §3): delivery, retries, parking,
 //! admin retry, several instances on one database, and NATS JetStream.
 
 mod common;
@@ -34,6 +34,7 @@ async fn a_confirmation_is_delivered_once_with_the_right_body(backend: Backend) 
         body["eventId"].as_str()
     );
     assert_eq!(body["type"], "ORDER_CONFIRMATION");
+    assert_eq!(body["schemaVersion"], 1);
     assert_eq!(body["orderId"], order["id"]);
     assert_eq!(body["userId"], "user-1");
     assert_eq!(body["email"], "ada@example.com");
@@ -205,10 +206,9 @@ both_backends!(
 
 /// Two instances on one PostgreSQL database share the queue: each event delivered, none twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs TEST_DATABASE_URL (PostgreSQL)"]
 async fn two_instances_on_one_postgres_deliver_each_event_once() {
-    if !common::postgres_available("two_instances_on_one_postgres_deliver_each_event_once") {
-        return;
-    }
+    common::require_postgres();
     let receiver = FakeNotifications::start().await;
     let first = with_notifications(Backend::Postgres, &receiver).await;
     let mut config = common::test_config(&first.db, &first.checkout);
@@ -236,20 +236,11 @@ async fn two_instances_on_one_postgres_deliver_each_event_once() {
 
 /// With `NATS_URL`, each event also lands in JetStream once, with the eventId as message id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_NATS_URL (NATS with JetStream)"]
 async fn events_are_published_to_jetstream_once() {
     use async_nats::jetstream::{self, consumer};
     use futures::StreamExt;
-    let Some(nats_url) = std::env::var("TEST_NATS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TEST_NATS_URL must be set when CI is set"
-        );
-        eprintln!("SKIPPED events_are_published_to_jetstream_once: TEST_NATS_URL is not set");
-        return;
-    };
+    let nats_url = common::require_nats();
     let receiver = FakeNotifications::start().await;
     let nats = nats_url.clone();
     let url = receiver.url.clone();

@@ -255,3 +255,59 @@ async fn json_logs_carry_the_request_id() {
     let parsed: serde_json::Value = serde_json::from_str(line).expect("each log line is JSON");
     assert!(parsed["timestamp"].is_string(), "{parsed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_are_plain_name_the_database_file_and_end_with_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = Service::start(
+        dir.path(),
+        free_port(),
+        &[("LOG_FORMAT", "text".to_owned())],
+    )
+    .await;
+    service.signal("TERM");
+    assert!(service.wait_exit(Duration::from_secs(10)).success());
+    let mut stdout = String::new();
+    use std::io::Read;
+    service
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no colour codes when stdout is a pipe:\n{stdout}"
+    );
+    let database = dir.path().join("order-service.db");
+    let listening = stdout
+        .lines()
+        .find(|l| l.contains("order service listening"))
+        .unwrap_or_else(|| panic!("no start-up line:\n{stdout}"));
+    assert!(
+        listening.contains(&database.display().to_string()),
+        "the start-up line names {}: {listening}",
+        database.display()
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.contains("order service stopped"), "last line: {last}");
+}
+
+#[test]
+fn a_taken_port_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("AUTH_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+}

@@ -1,4 +1,4 @@
-//! The reference Checkout Service (contracts §6), started in-process on port 0 with a fresh
+//! The reference Checkout Service (docs/interface.md §7), started in-process on port 0 with a fresh
 //! SQLite file per test: sessions in the §4 format with exact money, completion, expiry,
 //! and clear 400s. Sessions are also read back through the order service's own parser, so
 //! the two sides of the flow cannot drift apart.

@@ -1,4 +1,4 @@
-//! `checkout-service`: the reference Checkout Service (contracts §6) for local runs and
+//! `checkout-service`: the reference Checkout Service (docs/interface.md §7) for local runs and
 //! integration tests. Sessions are kept in an embedded SQLite database.
 
 use anyhow::Context;

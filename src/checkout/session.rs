@@ -1,4 +1,4 @@
-//! The checkout session format (contracts §4) and its conversion into an order draft.
+//! The checkout session format (docs/interface.md §2) and its conversion into an order draft.
 //!
 //! Parsing is two-step: the wire form is lenient (every field optional, money kept as JSON
 //! text) so that a well-formed but unusable session is told apart from garbage; the
@@ -196,9 +196,11 @@ impl CheckoutSession {
             .trim()
             .to_ascii_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(invalid(format!(
-                "currency `{currency}` is not an ISO 4217 code"
-            )));
+            tracing::info!(
+                currency,
+                "checkout session currency is not an ISO 4217 code"
+            );
+            return Err(invalid("currency is not an ISO 4217 code".into()));
         }
         Ok(OrderDraft {
             user_id,

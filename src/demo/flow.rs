@@ -20,6 +20,8 @@ pub(super) struct Flow<'a> {
     pub token: String,
     pub user_id: String,
     pub receiver: &'a NotificationReceiver,
+    /// Starts the Checkout Service's webhook sender (step 7).
+    pub release_webhooks: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Flow<'_> {

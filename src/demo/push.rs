@@ -19,6 +19,11 @@ impl Flow<'_> {
             7,
             "A second checkout: paid, then the tab is closed; the storefront never calls",
         );
+        line(
+            "Checkout's webhook sender starts now (held back so steps 1–6 showed the storefront's call;",
+        );
+        line(" the first session's webhook now finds its order and changes nothing)");
+        self.release_webhooks.notify_one();
         let session = self.open_quiet_session().await?;
         let payment_intent_id = format!("pi_demo_{}", Uuid::new_v4().simple());
         let started = Instant::now();

@@ -1,19 +1,33 @@
-//! The order domain: money, addresses, ids, statuses and the order itself.
-//! Nothing here knows about HTTP or databases; every value is valid by construction.
+//! The order domain: money, addresses, ids, statuses, the order and its parts, and who
+//! may act on it. Nothing here knows about HTTP, databases or wire formats of whole
+//! orders; every value is valid by construction.
 
+pub mod actor;
 pub mod address;
+pub mod clock;
+pub mod draft;
+pub mod history;
 pub mod ids;
+pub mod item;
 pub mod money;
 pub mod order;
 pub mod origin;
+pub mod quantity;
 pub mod status;
+pub mod status_change;
+pub mod totals;
 
+pub use actor::Actor;
 pub use address::Address;
+pub use clock::now;
+pub use draft::OrderDraft;
+pub use history::{EVENT_ORDER_CREATED, EVENT_STATUS_CHANGED, OrderEvent};
 pub use ids::{CheckoutSessionId, EventId, OrderId, OrderItemId, UserId};
+pub use item::{NewOrderItem, OrderItem};
 pub use money::{Money, MoneyError};
-pub use order::{
-    Actor, NewOrderItem, Order, OrderDraft, OrderEvent, OrderItem, OrderTotals, Quantity,
-    StatusChange,
-};
+pub use order::Order;
 pub use origin::OrderOrigin;
+pub use quantity::Quantity;
 pub use status::{OrderStatus, Permission, TransitionError};
+pub use status_change::StatusChange;
+pub use totals::{OrderTotals, TotalsError};

@@ -2,11 +2,7 @@
 //! Service's webhook, or the reconciliation sweep. Recorded in the creation event and
 //! counted in `/metrics`.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OrderOrigin {
     Client,
     Webhook,

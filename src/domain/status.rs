@@ -1,12 +1,18 @@
 //! The order lifecycle: statuses and the one table of allowed transitions.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 use utoipa::ToSchema;
 
+// Written and parsed as the upper-case name (`PENDING`), in any case when parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[strum(
+    serialize_all = "SCREAMING_SNAKE_CASE",
+    ascii_case_insensitive,
+    parse_err_ty = UnknownStatus,
+    parse_err_fn = UnknownStatus::new
+)]
 pub enum OrderStatus {
     Pending,
     Confirmed,
@@ -62,6 +68,12 @@ pub struct TransitionError {
 #[error("unknown order status `{0}`")]
 pub struct UnknownStatus(pub String);
 
+impl UnknownStatus {
+    fn new(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
 impl OrderStatus {
     pub const ALL: [OrderStatus; 5] = [
         OrderStatus::Pending,
@@ -72,13 +84,7 @@ impl OrderStatus {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "PENDING",
-            OrderStatus::Confirmed => "CONFIRMED",
-            OrderStatus::Shipped => "SHIPPED",
-            OrderStatus::Delivered => "DELIVERED",
-            OrderStatus::Cancelled => "CANCELLED",
-        }
+        self.into()
     }
 
     /// The permission a move needs, or the reason it is not allowed at all.
@@ -88,23 +94,6 @@ impl OrderStatus {
             .find(|(f, t, _)| *f == self && *t == to)
             .map(|(_, _, permission)| *permission)
             .ok_or(TransitionError { from: self, to })
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OrderStatus {
-    type Err = UnknownStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let upper = s.trim().to_ascii_uppercase();
-        OrderStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == upper)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 

@@ -5,7 +5,8 @@ use super::error::{ApiError, Problem};
 use super::extract::ApiQuery;
 use super::state::AppState;
 use crate::domain::EventId;
-use crate::outbox::{OutboxRecord, OutboxStatus};
+use crate::outbox_admin::OutboxAdminError;
+use crate::storage::{OutboxRecord, OutboxStatus};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
@@ -23,11 +24,13 @@ pub struct OutboxParams {
     limit: Option<u32>,
 }
 
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.0.is_admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only an admin may manage the outbox"))
+impl From<OutboxAdminError> for ApiError {
+    fn from(e: OutboxAdminError) -> Self {
+        match e {
+            OutboxAdminError::Forbidden => ApiError::forbidden(e.to_string()),
+            OutboxAdminError::UnknownEvent => ApiError::not_found(e.to_string()),
+            OutboxAdminError::Store(store) => store.into(),
+        }
     }
 }
 
@@ -40,17 +43,18 @@ pub async fn list_outbox(
     caller: Caller,
     ApiQuery(params): ApiQuery<OutboxParams>,
 ) -> Result<Json<Vec<OutboxRecord>>, ApiError> {
-    require_admin(&caller)?;
     let status = match params.status.as_deref() {
         None => OutboxStatus::Failed,
-        Some(raw) => OutboxStatus::parse(raw)
-            .ok_or_else(|| ApiError::validation("status must be PENDING, FAILED or DELIVERED"))?,
+        Some(raw) => OutboxStatus::from_str(raw.trim())
+            .map_err(|_| ApiError::validation("status must be PENDING, FAILED or DELIVERED"))?,
     };
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::validation("limit must be from 1 to 500"));
     }
-    Ok(Json(state.store.list_outbox(status, limit).await?))
+    Ok(Json(
+        state.outbox_admin.list(&caller.0, status, limit).await?,
+    ))
 }
 
 /// Puts a failed or stuck event back in the queue, due now.
@@ -63,15 +67,7 @@ pub async fn retry_outbox_event(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<OutboxRecord>, ApiError> {
-    require_admin(&caller)?;
     let id =
         EventId::from_str(&id).map_err(|_| ApiError::validation("the event id must be a UUID"))?;
-    let record = state.store.requeue_outbox(id).await.map_err(|e| match e {
-        crate::storage::StoreError::NotFound => {
-            ApiError::not_found("no undelivered event with this id")
-        }
-        other => other.into(),
-    })?;
-    tracing::info!(event_id = %id, admin = %caller.0.user_id, "outbox event requeued");
-    Ok(Json(record))
+    Ok(Json(state.outbox_admin.retry(&caller.0, id).await?))
 }

@@ -8,8 +8,9 @@
 //! sender retries 5xx, so webhooks sent before the operator sets the secret still arrive.
 
 use super::error::{ApiError, Problem};
+use super::order_response::OrderResponse;
 use super::state::AppState;
-use crate::domain::{CheckoutSessionId, Order};
+use crate::domain::CheckoutSessionId;
 use crate::orders::Requester;
 use crate::webhook_signature::{
     DEFAULT_TOLERANCE_SECS, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP,
@@ -44,7 +45,7 @@ struct EventData {
 #[utoipa::path(post, path = "/api/v1/checkout/events", tag = "checkout",
     request_body(content = String, description = "`{\"type\": \"checkout.session.completed\", \"data\": {\"id\": \"<session uuid>\"}}`, signed with the Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature`", content_type = "application/json"),
     responses(
-        (status = 200, description = "The order of this session exists (created now or before)", body = Order),
+        (status = 200, description = "The order of this session exists (created now or before)", body = OrderResponse),
         (status = 202, description = "An event type this service ignores"),
         (status = 400, description = "The session can never become an order: CHECKOUT_SESSION_NOT_COMPLETED, CHECKOUT_SESSION_EMPTY, CHECKOUT_SESSION_INVALID, or VALIDATION_ERROR for a malformed event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or bad signature, or a timestamp more than 5 minutes away", body = Problem, content_type = "application/problem+json"),
@@ -105,5 +106,5 @@ pub async fn receive_checkout_event(
         .create_order_from_checkout(Requester::Webhook, session_id, header(HEADER_ID))
         .await?;
     tracing::info!(order_id = %order.id, checkout_session_id = %session_id, created, "checkout event handled");
-    Ok((StatusCode::OK, Json(order)).into_response())
+    Ok((StatusCode::OK, Json(OrderResponse::from(order))).into_response())
 }

@@ -78,7 +78,22 @@ impl ApiError {
         )
     }
 
-    fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+    /// The request ran longer than `REQUEST_TIMEOUT_MS` and was abandoned.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "REQUEST_TIMEOUT",
+            "Request timed out",
+            format!(
+                "the request did not complete within {} ms; retry shortly",
+                limit.as_millis()
+            ),
+        )
+    }
+
+    /// Something failed that the client cannot fix; the cause is logged, not sent.
+    pub(crate) fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "{context}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,7 +114,16 @@ impl From<StoreError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "DATABASE_UNAVAILABLE",
                     "Database unavailable",
-                    "the database did not answer in time; retry shortly",
+                    "the database could not complete the request; nothing was stored; retry shortly",
+                )
+            }
+            StoreError::Full(_) => {
+                tracing::error!(error = %e, "database storage full");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORAGE_FULL",
+                    "Storage full",
+                    "the database has no room left; nothing was stored; retry later",
                 )
             }
             other => ApiError::internal("database error", &other),
@@ -139,7 +163,8 @@ impl From<OrderError> for ApiError {
                         ("CHECKOUT_SESSION_INVALID", "Checkout session unusable")
                     }
                 };
-                ApiError::new(S::BAD_REQUEST, code, title, rejection.to_string())
+                tracing::info!(reason = %rejection, "checkout session rejected");
+                ApiError::new(S::BAD_REQUEST, code, title, rejection_detail(&rejection))
             }
             OrderError::SessionOfAnotherUser => {
                 ApiError::forbidden("the checkout session belongs to another user")
@@ -167,6 +192,22 @@ impl From<OrderError> for ApiError {
             ),
             OrderError::Store(store) => store.into(),
         }
+    }
+}
+
+/// What the client is told about a rejected session. The session's own text (a status
+/// this service does not know, for instance) is only logged.
+fn rejection_detail(rejection: &SessionRejection) -> String {
+    match rejection {
+        SessionRejection::NotCompleted(status)
+            if ["PENDING", "EXPIRED", "CANCELLED"].contains(&status.as_str()) =>
+        {
+            rejection.to_string()
+        }
+        SessionRejection::NotCompleted(_) => {
+            "checkout session is not COMPLETED (its status is not one this service knows)".into()
+        }
+        SessionRejection::Empty | SessionRejection::Invalid(_) => rejection.to_string(),
     }
 }
 

@@ -44,9 +44,21 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     })
 }
 
+/// serde's message quotes the client's input back; it is logged, and the answer names only
+/// the kind of problem and where it is.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::validation(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        tracing::info!(error = %e, "request body rejected");
+        let problem = match e.classify() {
+            serde_json::error::Category::Data => "does not have the expected fields and types",
+            _ => "is not well-formed JSON",
+        };
+        ApiError::validation(format!(
+            "the request body {problem} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 /// The request id set (or generated) by the request-id layer.
@@ -96,6 +108,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| ApiQuery(value))
-            .map_err(|e| ApiError::validation(format!("invalid query: {}", e.body_text())))
+            .map_err(|e| {
+                tracing::info!(error = %e.body_text(), "query rejected");
+                ApiError::validation("the query parameters do not have the expected types")
+            })
     }
 }

@@ -1,6 +1,7 @@
 //! Liveness and readiness.
 
 use super::state::AppState;
+use crate::storage::WriteFailure;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,11 +14,28 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 only when the database answers (within two seconds).
+/// 200 only when the database answers (within two seconds) and takes writes: after a
+/// failed write, 503 with the reason until a write (or the service's probe, every
+/// second) succeeds again.
 #[utoipa::path(get, path = "/health/ready", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Database not answering")))]
+    responses((status = 200, description = "Ready"), (status = 503, description = "Database not answering or not taking writes (`reason`: STORAGE_FULL or DATABASE_UNAVAILABLE)")))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let backend = state.store.backend();
+    if let Some(outage) = state.store.storage_health().write_outage() {
+        let reason = match outage.failure {
+            WriteFailure::Full => "STORAGE_FULL",
+            WriteFailure::Unavailable => "DATABASE_UNAVAILABLE",
+        };
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "database": backend,
+                "reason": reason,
+                "failingSince": outage.since,
+            })),
+        );
+    }
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,
@@ -27,12 +45,16 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             tracing::warn!(error = %e, "readiness: database error");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": backend})),
+                Json(
+                    json!({"status": "unavailable", "database": backend, "reason": "DATABASE_UNAVAILABLE"}),
+                ),
             )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "timeout", "database": backend})),
+            Json(
+                json!({"status": "timeout", "database": backend, "reason": "DATABASE_UNAVAILABLE"}),
+            ),
         ),
     }
 }

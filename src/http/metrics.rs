@@ -27,6 +27,13 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     crate::telemetry::record_pool_usage(state.store.pool_usage());
+    let health = state.store.storage_health();
+    let usage = health.usage();
+    crate::telemetry::record_storage(
+        usage.database_bytes,
+        usage.free_bytes,
+        health.write_outage().is_some(),
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,

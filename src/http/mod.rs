@@ -9,21 +9,24 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod order_response;
 pub mod orders;
 pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
-use axum::routing::{get, post};
+use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::any::Any;
 use std::time::Duration;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::ApiError;
@@ -31,37 +34,39 @@ pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Every route, registered once: axum serves it and the OpenAPI document describes it.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .routes(routes!(orders::create_order_from_checkout))
+        .routes(routes!(orders::list_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(orders::change_order_status))
+        .routes(routes!(orders::order_events))
+        .routes(routes!(checkout_events::receive_checkout_event))
+        .routes(routes!(admin::list_outbox))
+        .routes(routes!(admin::retry_outbox_event))
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::metrics))
+}
+
 pub fn router(state: AppState, cors_origins: &[String], request_timeout: Duration) -> Router {
-    let api = Router::new()
-        .route(
-            "/api/v1/orders/checkout",
-            post(orders::create_order_from_checkout),
-        )
-        .route("/api/v1/orders", get(orders::list_orders))
-        .route("/api/v1/orders/{id}", get(orders::get_order))
-        .route("/api/v1/orders/{id}/cancel", post(orders::cancel_order))
-        .route(
-            "/api/v1/orders/{id}/status",
-            post(orders::change_order_status),
-        )
-        .route("/api/v1/orders/{id}/events", get(orders::order_events))
-        .route(
-            "/api/v1/checkout/events",
-            post(checkout_events::receive_checkout_event),
-        )
-        .route("/api/v1/admin/outbox", get(admin::list_outbox))
-        .route(
-            "/api/v1/admin/outbox/{id}/retry",
-            post(admin::retry_outbox_event),
-        )
-        .route("/health", get(health::health))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(metrics::metrics))
+    let (routes, document) = api_routes().split_for_parts();
+    let api = routes
         .layer(DefaultBodyLimit::max(state.body_limit))
         .route_layer(axum::middleware::from_fn(metrics::track_requests))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state);
+    let api =
+        api.merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi::finish(document)));
+    with_middleware(api, cors_origins, request_timeout)
+}
 
+/// The layers every route runs inside: request ids, tracing, CORS, the request timeout
+/// and panic catching, the last two answering problem+json like every other error.
+/// Public so tests can put a route that panics or stalls inside the very same stack.
+pub fn with_middleware(api: Router, cors_origins: &[String], request_timeout: Duration) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let request_id = request
             .headers()
@@ -72,16 +77,35 @@ pub fn router(state: AppState, cors_origins: &[String], request_timeout: Duratio
     })
     .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros));
 
-    api.merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", openapi::ApiDoc::openapi()))
-        .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
+    api.layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: Next| {
+                answer_within(request_timeout, request, next)
+            },
         ))
         .layer(cors(cors_origins))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// A request still running after `limit` is dropped (its handler cancelled) and answered
+/// 503 `REQUEST_TIMEOUT`.
+async fn answer_within(limit: Duration, request: axum::extract::Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::request_timeout(limit).into_response(),
+    }
+}
+
+/// A handler panicked: log what it said, answer 500 `INTERNAL_ERROR` without it.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::internal("a request handler panicked", &message).into_response()
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -1,4 +1,6 @@
-//! The OpenAPI 3 document, generated from the handlers' annotations.
+//! The OpenAPI 3 document, generated from the handlers' annotations. The paths come from
+//! the routes themselves (`super::api_routes`, `utoipa-axum`), so a route cannot be served
+//! without being documented or documented without being served.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -7,25 +9,27 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Order Service", description = "Turns completed checkout sessions into orders and confirms them to the customer."),
-    paths(
-        super::orders::create_order_from_checkout,
-        super::orders::list_orders,
-        super::orders::get_order,
-        super::orders::cancel_order,
-        super::orders::change_order_status,
-        super::orders::order_events,
-        super::checkout_events::receive_checkout_event,
-        super::admin::list_outbox,
-        super::admin::retry_outbox_event,
-        super::health::health,
-        super::health::ready,
-        super::metrics::metrics,
-    ),
     components(schemas(super::error::Problem)),
-    modifiers(&BearerAuth),
     tags((name = "orders"), (name = "checkout"), (name = "admin"), (name = "operations"))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+/// What the document says besides its paths: title, tags, the problem schema.
+pub(super) fn base_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Adds what depends on the paths: the bearer scheme and the 400/401 every
+/// authenticated operation can answer.
+pub(super) fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    BearerAuth.modify(&mut document);
+    document
+}
+
+/// The whole document, as served at `/api-docs/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    finish(super::api_routes().into_openapi())
+}
 
 struct BearerAuth;
 
@@ -71,7 +75,7 @@ impl Modify for BearerAuth {
 
 /// The document as pretty JSON, as committed in `openapi.json`.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
+    document()
         .to_pretty_json()
         .expect("the OpenAPI document serializes")
 }

@@ -3,10 +3,9 @@
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, IfMatch, OptionalJson, RequestId};
+use super::order_response::{OrderHistoryEntry, OrderResponse};
 use super::state::AppState;
-use crate::domain::{
-    CheckoutSessionId, Order, OrderEvent, OrderId, OrderStatus, StatusChange, UserId,
-};
+use crate::domain::{CheckoutSessionId, OrderId, OrderStatus, StatusChange, UserId};
 use crate::orders::Requester;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -29,14 +28,15 @@ pub struct CreateOrderRequest {
 #[utoipa::path(post, path = "/api/v1/orders/checkout", tag = "orders",
     request_body = CreateOrderRequest,
     responses(
-        (status = 201, description = "Order created", body = Order),
-        (status = 200, description = "The order this session already produced", body = Order),
+        (status = 201, description = "Order created", body = OrderResponse),
+        (status = 200, description = "The order this session already produced", body = OrderResponse),
         (status = 400, description = "VALIDATION_ERROR, CHECKOUT_SESSION_NOT_COMPLETED, CHECKOUT_SESSION_EMPTY or CHECKOUT_SESSION_INVALID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Session of another user", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "CHECKOUT_SESSION_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "CHECKOUT_SERVICE_UNAVAILABLE", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "STORAGE_FULL (no room left on the database's disk) or DATABASE_UNAVAILABLE: nothing was stored; retry the same request", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_order_from_checkout(
@@ -44,7 +44,7 @@ pub async fn create_order_from_checkout(
     Caller(actor): Caller,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<CreateOrderRequest>,
-) -> Result<(StatusCode, Json<Order>), ApiError> {
+) -> Result<(StatusCode, Json<OrderResponse>), ApiError> {
     let session_id = body
         .checkout_session_id
         .as_str()
@@ -59,7 +59,7 @@ pub async fn create_order_from_checkout(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(order)))
+    Ok((status, Json(order.into())))
 }
 
 fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
@@ -69,16 +69,15 @@ fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
 /// One order; another user's order answers 404.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id")),
-    responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = OrderResponse), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get_order(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Order>, ApiError> {
-    Ok(Json(
-        state.orders.get_order(&actor, parse_order_id(&id)?).await?,
-    ))
+) -> Result<Json<OrderResponse>, ApiError> {
+    let order = state.orders.get_order(&actor, parse_order_id(&id)?).await?;
+    Ok(Json(order.into()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -102,7 +101,7 @@ pub struct ListParams {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPageBody {
-    items: Vec<Order>,
+    items: Vec<OrderResponse>,
     next_cursor: Option<String>,
 }
 
@@ -144,7 +143,7 @@ pub async fn list_orders(
     let status = params
         .status
         .as_deref()
-        .map(OrderStatus::from_str)
+        .map(|s| OrderStatus::from_str(s.trim()))
         .transpose()
         .map_err(|e| ApiError::validation(e.to_string()))?;
     let user_filter = match params.user_id.as_deref() {
@@ -158,7 +157,7 @@ pub async fn list_orders(
         .list_orders(&actor, status, user_filter, before, limit)
         .await?;
     Ok(Json(OrderPageBody {
-        items: listing.orders,
+        items: listing.orders.into_iter().map(Into::into).collect(),
         next_cursor: listing.next.map(encode_cursor),
     }))
 }
@@ -192,7 +191,7 @@ fn clean_text(value: Option<String>, name: &str) -> Result<Option<String>, ApiEr
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected order version", pattern = r#"^(W/)?"?[0-9]{1,18}"?$"#)),
     request_body(content = CancelRequest, description = "Optional reason"),
-    responses((status = 200, body = Order), (status = 409, description = "INVALID_STATUS_TRANSITION", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = OrderResponse), (status = 409, description = "INVALID_STATUS_TRANSITION", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "ORDER_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "VERSION_MISMATCH", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -202,7 +201,7 @@ pub async fn cancel_order(
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     OptionalJson(body): OptionalJson<CancelRequest>,
-) -> Result<Json<Order>, ApiError> {
+) -> Result<Json<OrderResponse>, ApiError> {
     let id = parse_order_id(&id)?;
     let body = body.unwrap_or_default();
     let change = StatusChange {
@@ -210,19 +209,18 @@ pub async fn cancel_order(
         reason: clean_text(body.reason, "reason")?,
         tracking_number: None,
     };
-    Ok(Json(
-        state
-            .orders
-            .change_status(&actor, id, change, if_match)
-            .await?,
-    ))
+    let order = state
+        .orders
+        .change_status(&actor, id, change, if_match)
+        .await?;
+    Ok(Json(order.into()))
 }
 
 /// Moves an order along its lifecycle (admin only).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/status", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected order version", pattern = r#"^(W/)?"?[0-9]{1,18}"?$"#)),
     request_body = StatusRequest,
-    responses((status = 200, body = Order), (status = 400, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = OrderResponse), (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "ORDER_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "INVALID_STATUS_TRANSITION", body = Problem, content_type = "application/problem+json"),
@@ -234,10 +232,10 @@ pub async fn change_order_status(
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     ApiJson(body): ApiJson<StatusRequest>,
-) -> Result<Json<Order>, ApiError> {
+) -> Result<Json<OrderResponse>, ApiError> {
     let id = parse_order_id(&id)?;
-    let to =
-        OrderStatus::from_str(&body.status).map_err(|e| ApiError::validation(e.to_string()))?;
+    let to = OrderStatus::from_str(body.status.trim())
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     if !actor.is_admin {
         // Owners cancel through /cancel; everything here is an admin operation.
         return Err(ApiError::forbidden(
@@ -249,25 +247,23 @@ pub async fn change_order_status(
         reason: clean_text(body.reason, "reason")?,
         tracking_number: clean_text(body.tracking_number, "trackingNumber")?,
     };
-    Ok(Json(
-        state
-            .orders
-            .change_status(&actor, id, change, if_match)
-            .await?,
-    ))
+    let order = state
+        .orders
+        .change_status(&actor, id, change, if_match)
+        .await?;
+    Ok(Json(order.into()))
 }
 
 /// The order's history, oldest first, starting with its creation.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/events", tag = "orders",
     params(("id" = uuid::Uuid, Path, description = "Order id")),
-    responses((status = 200, body = Vec<OrderEvent>), (status = 404, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = Vec<OrderHistoryEntry>), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn order_events(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Vec<OrderEvent>>, ApiError> {
-    Ok(Json(
-        state.orders.history(&actor, parse_order_id(&id)?).await?,
-    ))
+) -> Result<Json<Vec<OrderHistoryEntry>>, ApiError> {
+    let history = state.orders.history(&actor, parse_order_id(&id)?).await?;
+    Ok(Json(history.into_iter().map(Into::into).collect()))
 }

@@ -2,6 +2,7 @@
 
 use super::auth::Authenticator;
 use crate::orders::OrderService;
+use crate::outbox_admin::OutboxAdmin;
 use crate::storage::SharedStore;
 use crate::webhook_signature::WebhookSecrets;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub orders: Arc<OrderService>,
+    pub outbox_admin: Arc<OutboxAdmin>,
     pub store: SharedStore,
     pub auth: Arc<Authenticator>,
     pub metrics: PrometheusHandle,

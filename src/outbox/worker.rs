@@ -2,8 +2,8 @@
 //! a lease (so a crashed instance's events are picked up again once the lease ends),
 //! delivers them to every configured sink, and records the outcome.
 
-use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord};
-use crate::storage::{SharedStore, Sinks};
+use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord, OutboxStats};
+use crate::storage::{OutboxClaim, OutboxRetry, SharedStore, Sinks};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,12 +83,12 @@ impl OutboxWorker {
             if sinks.webhook || sinks.nats {
                 match self
                     .store
-                    .claim_outbox(
-                        &self.worker_id,
-                        self.config.lease,
-                        self.config.batch_size,
+                    .claim_outbox(OutboxClaim {
+                        worker: &self.worker_id,
+                        lease: self.config.lease,
+                        limit: self.config.batch_size,
                         sinks,
-                    )
+                    })
                     .await
                 {
                     Ok(batch) => {
@@ -105,7 +105,7 @@ impl OutboxWorker {
             if last_stats.elapsed() >= Duration::from_secs(2) {
                 last_stats = Instant::now();
                 if let Ok(stats) = self.store.outbox_stats().await {
-                    crate::telemetry::record_outbox_stats(&stats);
+                    record_outbox_stats(&stats);
                     if self.notifier.is_none()
                         && stats.pending > 0
                         && last_backlog_log.elapsed() >= Duration::from_secs(30)
@@ -154,7 +154,7 @@ impl OutboxWorker {
                 let now = crate::domain::order::now();
                 let note = "published; waiting for NOTIFICATION_SERVICE_URL";
                 self.store
-                    .reschedule_outbox(event.id, event.attempts, now, note)
+                    .reschedule_outbox(event.id, retry(event.attempts, now, note))
                     .await
             }
             (DeliveryOutcome::Retry(reason), _) => {
@@ -164,7 +164,7 @@ impl OutboxWorker {
                 let next = crate::domain::order::now()
                     + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
                 self.store
-                    .reschedule_outbox(event.id, attempts, next, reason)
+                    .reschedule_outbox(event.id, retry(attempts, next, reason))
                     .await
             }
             (DeliveryOutcome::Permanent(reason), _) => {
@@ -182,4 +182,27 @@ impl OutboxWorker {
             tracing::warn!(error = %e, "could not record outbox outcome");
         }
     }
+}
+
+fn retry(
+    attempts: i32,
+    next_attempt_at: chrono::DateTime<chrono::Utc>,
+    error: &str,
+) -> OutboxRetry<'_> {
+    OutboxRetry {
+        attempts,
+        next_attempt_at,
+        error,
+    }
+}
+
+/// The outbox gauges of `/metrics`, from the latest stats.
+fn record_outbox_stats(stats: &OutboxStats) {
+    metrics::gauge!("outbox_backlog").set(stats.pending as f64);
+    metrics::gauge!("outbox_failed").set(stats.failed as f64);
+    let age = stats
+        .oldest_pending_at
+        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    metrics::gauge!("outbox_oldest_pending_age_seconds").set(age);
 }

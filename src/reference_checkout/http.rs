@@ -1,4 +1,4 @@
-//! The reference Checkout Service's HTTP API (contracts §6). Errors are the order
+//! The reference Checkout Service's HTTP API (docs/interface.md §7). Errors are the order
 //! service's `ApiError`, so both services answer the same problem+json shape.
 
 use super::request::{CompleteSessionRequest, CreateSessionRequest, NewSession};

@@ -1,4 +1,4 @@
-//! The reference Checkout Service (contracts §6): just enough of the Checkout side of the
+//! The reference Checkout Service (docs/interface.md §7): just enough of the Checkout side of the
 //! flow — open a session from a cart, complete it with a payment intent, read it back in
 //! the §4 format — for local runs, the demo and integration tests. Sessions live in the
 //! service's own SQLite database; a PENDING session turns EXPIRED once its time to live

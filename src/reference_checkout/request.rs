@@ -1,4 +1,4 @@
-//! What a storefront sends to open and to complete a checkout session (contracts §6).
+//! What a storefront sends to open and to complete a checkout session (docs/interface.md §7).
 //!
 //! A request is read leniently (every field optional, money and quantities kept as JSON
 //! text) and validated once into a `NewSession`, so every problem is reported with the

@@ -1,4 +1,4 @@
-//! A checkout session exactly as contracts §4 shows it: what the Checkout Service answers
+//! A checkout session exactly as docs/interface.md §2 shows it: what the Checkout Service answers
 //! and what the order service reads.
 
 use crate::domain::{Address, Money};
@@ -33,7 +33,7 @@ impl SessionStatus {
     }
 }
 
-/// A session exactly as contracts §4 shows it.
+/// A session exactly as docs/interface.md §2 shows it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {

@@ -70,9 +70,11 @@ impl SessionStore {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // A connection left inside a transaction (a failed COMMIT) is closed, never reused.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(crate::storage::discard_if_in_transaction)
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/checkout").run(&pool).await?;

@@ -1,24 +1,31 @@
-//! Persistence of orders, their history and the outbox. One trait, one implementation per
-//! backend (SQLite embedded by default, PostgreSQL for production); both share their SQL
-//! text through `sql.rs` and run the same test suite.
+//! Persistence of orders, their history and the outbox queue. One trait, one module per
+//! backend (SQLite embedded by default, PostgreSQL for production). The statements both
+//! run alike live in `shared`, the row types in `rows`; what differs (how a new order is
+//! written, how a claim is locked) sits in each backend's module. Both run the same tests.
 
+mod health;
+pub mod outbox;
 mod postgres;
-mod sql;
+pub mod rows;
+mod shared;
 mod sqlite;
+mod sqlite_writer;
 mod sweep;
 
 use crate::domain::{
     Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus,
     StatusChange, UserId,
 };
-use crate::outbox::{NewOutboxEvent, OutboxRecord, OutboxStats, OutboxStatus};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+pub use outbox::{
+    NewOutboxEvent, OutboxClaim, OutboxRecord, OutboxRetry, OutboxStats, OutboxStatus, Sinks,
+};
 use std::sync::Arc;
-use std::time::Duration;
 
+pub use health::{StorageHealth, StorageUsage, WriteFailure, WriteOutage};
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, write_orders_together};
+pub use sqlite_writer::discard_if_in_transaction;
 pub use sweep::{SweepLease, SweepStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +37,9 @@ pub enum StoreError {
     Conflict,
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The disk (or the database's quota) is full: SQLITE_FULL, ENOSPC, PostgreSQL 53100.
+    #[error("storage full: {0}")]
+    Full(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
@@ -43,6 +53,11 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(e.to_string())
             }
+            sqlx::Error::Database(ref db) => match health::classify(db.as_ref()) {
+                Some(WriteFailure::Full) => StoreError::Full(e.to_string()),
+                Some(WriteFailure::Unavailable) => StoreError::Unavailable(e.to_string()),
+                None => StoreError::Database(e),
+            },
             other => StoreError::Database(other),
         }
     }
@@ -65,16 +80,20 @@ pub struct OrderFilter {
     pub limit: u32,
 }
 
+/// A status change to persist: the order as changed in memory, the version it was read
+/// at, what its history entry records and the event to send.
+pub struct StatusChangeRecord<'a> {
+    pub order: &'a Order,
+    pub previous_version: i64,
+    pub from: OrderStatus,
+    pub actor: &'a Actor,
+    pub change: &'a StatusChange,
+    pub outbox: &'a NewOutboxEvent,
+}
+
 /// A page of orders with the keyset position of each.
 pub struct OrderPage {
     pub orders: Vec<(i64, Order)>,
-}
-
-/// Where an outbox event must go; completing all configured sinks delivers it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sinks {
-    pub webhook: bool,
-    pub nats: bool,
 }
 
 #[async_trait]
@@ -83,6 +102,8 @@ pub trait OrderStore: SweepStore + Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// (in use, idle, max) connections, for metrics.
     fn pool_usage(&self) -> (u32, u32, u32);
+    /// Whether writes currently fail, and the sampled size of the database.
+    fn storage_health(&self) -> &StorageHealth;
 
     /// Inserts the order, its items, its creation event (naming `origin`) and `outbox` in
     /// one transaction.
@@ -100,33 +121,17 @@ pub trait OrderStore: SweepStore + Send + Sync + 'static {
     async fn list_orders(&self, filter: &OrderFilter) -> Result<OrderPage, StoreError>;
     /// Persists `order` (already changed in memory) if it is still at `previous_version`,
     /// with its history entry and outbox event, in one transaction. `Conflict` otherwise.
-    async fn save_status_change(
-        &self,
-        order: &Order,
-        previous_version: i64,
-        from: OrderStatus,
-        actor: &Actor,
-        change: &StatusChange,
-        outbox: &NewOutboxEvent,
-    ) -> Result<(), StoreError>;
+    async fn save_status_change(&self, change: &StatusChangeRecord<'_>) -> Result<(), StoreError>;
     async fn order_history(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError>;
 
     /// Claims up to `limit` due events for `worker` until `lease` expires.
-    async fn claim_outbox(
-        &self,
-        worker: &str,
-        lease: Duration,
-        limit: u32,
-        sinks: Sinks,
-    ) -> Result<Vec<OutboxRecord>, StoreError>;
+    async fn claim_outbox(&self, claim: OutboxClaim<'_>) -> Result<Vec<OutboxRecord>, StoreError>;
     async fn mark_outbox_sink_done(&self, id: EventId, webhook: bool) -> Result<(), StoreError>;
     async fn mark_outbox_delivered(&self, id: EventId) -> Result<(), StoreError>;
     async fn reschedule_outbox(
         &self,
         id: EventId,
-        attempts: i32,
-        next_attempt_at: DateTime<Utc>,
-        error: &str,
+        retry: OutboxRetry<'_>,
     ) -> Result<(), StoreError>;
     async fn park_outbox(&self, id: EventId, attempts: i32, error: &str) -> Result<(), StoreError>;
     async fn list_outbox(

@@ -4,6 +4,7 @@
 //! expired and was taken over cannot move the watermark any more. PostgreSQL uses the
 //! database clock; SQLite serves one process, whose clock is the only one.
 
+use super::shared::SqlBackend;
 use super::{PostgresStore, SqliteStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -45,7 +46,7 @@ impl SweepStore for PostgresStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<SweepLease>, StoreError> {
-        pg_acquire(self.pool(), owner, lease).await
+        pg_acquire(&self.pools().writer, owner, lease).await
     }
     async fn advance_sweep_watermark(
         &self,
@@ -53,10 +54,10 @@ impl SweepStore for PostgresStore {
         watermark: DateTime<Utc>,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        pg_advance(self.pool(), owner, watermark, lease).await
+        pg_advance(&self.pools().writer, owner, watermark, lease).await
     }
     async fn release_sweep_lease(&self, owner: &str) -> Result<(), StoreError> {
-        pg_release(self.pool(), owner).await
+        pg_release(&self.pools().writer, owner).await
     }
 }
 
@@ -67,7 +68,7 @@ impl SweepStore for SqliteStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<SweepLease>, StoreError> {
-        sqlite_acquire(self.write_pool(), owner, lease).await
+        sqlite_acquire(&self.pools().writer, owner, lease).await
     }
     async fn advance_sweep_watermark(
         &self,
@@ -75,10 +76,10 @@ impl SweepStore for SqliteStore {
         watermark: DateTime<Utc>,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        sqlite_advance(self.write_pool(), owner, watermark, lease).await
+        sqlite_advance(&self.pools().writer, owner, watermark, lease).await
     }
     async fn release_sweep_lease(&self, owner: &str) -> Result<(), StoreError> {
-        sqlite_release(self.write_pool(), owner).await
+        sqlite_release(&self.pools().writer, owner).await
     }
 }
 

@@ -1,12 +1,11 @@
-//! A Notification service the test controls: scripted statuses, every delivery recorded.
+//! A Notification service the test controls (a `wiremock` server): scripted statuses,
+//! every delivery recorded with the status it was answered.
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -15,46 +14,55 @@ pub struct Delivery {
     pub answered: u16,
 }
 
+/// Answers the scripted statuses in order, then 202, and records what it answered
+/// (wiremock's own request log does not keep the response).
 #[derive(Clone, Default)]
-struct Shared {
+struct Receiver {
     script: Arc<Mutex<VecDeque<u16>>>,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
+}
+
+impl Respond for Receiver {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let answered = self.script.lock().unwrap().pop_front().unwrap_or(202);
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        self.deliveries.lock().unwrap().push(Delivery {
+            idempotency_key: request
+                .headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            answered,
+        });
+        ResponseTemplate::new(answered)
+    }
 }
 
 #[derive(Clone)]
 pub struct FakeNotifications {
     pub url: String,
     pub addr: std::net::SocketAddr,
-    shared: Shared,
-}
-
-async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {
-    let answered = shared.script.lock().unwrap().pop_front().unwrap_or(202);
-    shared.deliveries.lock().unwrap().push(Delivery {
-        idempotency_key: headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        answered,
-    });
-    StatusCode::from_u16(answered).unwrap()
+    receiver: Receiver,
+    _server: Arc<MockServer>,
 }
 
 impl FakeNotifications {
     /// Starts on a free port, or on `addr` (to come back where a stopped one was).
     pub async fn start_on(addr: &str) -> Self {
-        let shared = Shared::default();
-        let app = Router::new()
-            .route("/api/v1/notifications", post(receive))
-            .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        let server = MockServer::builder().listener(listener).start().await;
+        let receiver = Receiver::default();
+        Mock::given(method("POST"))
+            .and(path("/api/v1/notifications"))
+            .respond_with(receiver.clone())
+            .mount(&server)
+            .await;
         Self {
-            url: format!("http://{addr}"),
-            addr,
-            shared,
+            url: server.uri(),
+            addr: *server.address(),
+            receiver,
+            _server: Arc::new(server),
         }
     }
 
@@ -64,7 +72,7 @@ impl FakeNotifications {
 
     /// The next answers, in order; after them every delivery gets 202.
     pub fn script(&self, statuses: &[u16]) {
-        self.shared
+        self.receiver
             .script
             .lock()
             .unwrap()
@@ -72,6 +80,6 @@ impl FakeNotifications {
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.shared.deliveries.lock().unwrap().clone()
+        self.receiver.deliveries.lock().unwrap().clone()
     }
 }

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 pub const JWT_SECRET: &str = "test-secret-for-order-service";
 pub const PG_ENV: &str = "TEST_DATABASE_URL";
+pub const NATS_ENV: &str = "TEST_NATS_URL";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -27,8 +28,8 @@ pub enum Backend {
 }
 
 /// Runs `test` on SQLite and on PostgreSQL: `name::sqlite` and `name::postgres`.
-/// PostgreSQL is mandatory when `CI` is set; elsewhere a missing `TEST_DATABASE_URL`
-/// skips that half with a message.
+/// The PostgreSQL half is `#[ignore]`d with its reason, so a plain `cargo test` lists it as
+/// not run; `cargo test -- --include-ignored` (CI) runs it and fails if the URL is missing.
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {$(
@@ -38,26 +39,35 @@ macro_rules! both_backends {
                 super::$name($crate::common::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs TEST_DATABASE_URL (PostgreSQL)"]
             async fn postgres() {
-                if $crate::common::postgres_available(concat!(module_path!())) {
-                    super::$name($crate::common::Backend::Postgres).await
-                }
+                $crate::common::require_postgres();
+                super::$name($crate::common::Backend::Postgres).await
             }
         }
     )*};
 }
 
-pub fn postgres_available(test: &str) -> bool {
-    match std::env::var(PG_ENV) {
-        Ok(url) if !url.trim().is_empty() => true,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{PG_ENV} must point at PostgreSQL when CI is set (see .ci/run)")
-        }
-        _ => {
-            eprintln!("SKIPPED {test}::postgres: {PG_ENV} is not set (PostgreSQL half not run)");
-            false
-        }
+/// The URL in `var`; a test that needs it was asked to run (`--include-ignored`), so a
+/// missing one is a failure, never a silent pass.
+pub fn require_env(var: &str, what: &str) -> String {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "{var} is not set: this test needs {what}. Set it (see README, Tests) or run \
+             plain `cargo test`, which lists this test as ignored"
+        ),
     }
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn require_postgres() -> String {
+    require_env(PG_ENV, "a PostgreSQL server it may create databases on")
+}
+
+/// The NATS server with JetStream the publishing test talks to.
+pub fn require_nats() -> String {
+    require_env(NATS_ENV, "a NATS server with JetStream")
 }
 
 /// A database of its own for one test; PostgreSQL databases are dropped afterwards.
@@ -80,7 +90,7 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let admin = std::env::var(PG_ENV).expect("TEST_DATABASE_URL");
+                let admin = require_postgres();
                 let name = format!("order_test_{}", uuid::Uuid::new_v4().simple());
                 use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(&admin)
@@ -301,7 +311,7 @@ pub fn token_with(sub: &str, roles: &[&str], expires_in_secs: i64, secret: &str)
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token")
 }
 
-/// The session of contracts §4 with the given id and owner.
+/// The session of docs/interface.md §2 with the given id and owner.
 pub fn session_json(id: &str, user: &str) -> Value {
     json!({
         "id": id,

@@ -1,0 +1,131 @@
+//! What the REST API answers about orders. These are the API's own types, built from the
+//! domain's: a field added to `Order` appears here only when added here, and the event
+//! body receivers get (`outbox::event_body`) is a separate type again.
+
+use crate::domain::{
+    Address, CheckoutSessionId, Money, Order, OrderEvent, OrderId, OrderItem, OrderItemId,
+    OrderStatus, Quantity, UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An order, as every order endpoint answers it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Order)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderResponse {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub checkout_session_id: CheckoutSessionId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_intent_id: Option<String>,
+    pub status: OrderStatus,
+    pub currency: String,
+    pub total_amount: Money,
+    pub subtotal_amount: Money,
+    pub shipping_amount: Money,
+    pub tax_amount: Money,
+    pub discount_amount: Money,
+    pub items: Vec<OrderItemResponse>,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancellation_reason: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = OrderItem)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemResponse {
+    pub id: OrderItemId,
+    pub product_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub price: Money,
+    pub quantity: Quantity,
+}
+
+/// One entry of an order's history.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = OrderEvent)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderHistoryEntry {
+    /// `ORDER_CREATED` or `STATUS_CHANGED`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub from_status: Option<OrderStatus>,
+    pub to_status: OrderStatus,
+    /// The user id of whoever caused the event.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    /// On the creation event: which path created the order, `client`, `webhook` or
+    /// `sweep` (contracts §8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<&'static str>,
+}
+
+impl From<Order> for OrderResponse {
+    fn from(order: Order) -> Self {
+        // `email` is for notifications only and is deliberately not part of the API.
+        Self {
+            id: order.id,
+            user_id: order.user_id,
+            checkout_session_id: order.checkout_session_id,
+            payment_intent_id: order.payment_intent_id,
+            status: order.status,
+            currency: order.currency,
+            total_amount: order.total_amount,
+            subtotal_amount: order.subtotal_amount,
+            shipping_amount: order.shipping_amount,
+            tax_amount: order.tax_amount,
+            discount_amount: order.discount_amount,
+            items: order.items.into_iter().map(Into::into).collect(),
+            shipping_address: order.shipping_address,
+            billing_address: order.billing_address,
+            tracking_number: order.tracking_number,
+            cancellation_reason: order.cancellation_reason,
+            version: order.version,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+impl From<OrderItem> for OrderItemResponse {
+    fn from(item: OrderItem) -> Self {
+        Self {
+            id: item.id,
+            product_id: item.product_id,
+            name: item.name,
+            price: item.price,
+            quantity: item.quantity,
+        }
+    }
+}
+
+impl From<OrderEvent> for OrderHistoryEntry {
+    fn from(event: OrderEvent) -> Self {
+        Self {
+            kind: event.kind,
+            from_status: event.from_status,
+            to_status: event.to_status,
+            actor: event.actor,
+            at: event.at,
+            version: event.version,
+            reason: event.reason,
+            tracking_number: event.tracking_number,
+            origin: event.origin.map(|o| o.as_str()),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The body of an event as receivers get it (the Notification service, NATS): schema
+//! version 1. Its own types, built from the domain `Order`, so a change to the REST
+//! response never changes what receivers get; a change here is a new `schemaVersion`.
+//! The fields are documented in `docs/interface.md` (event bodies).
+
+use crate::domain::{
+    Address, CheckoutSessionId, EventId, Money, Order, OrderId, OrderItem, OrderItemId,
+    OrderStatus, Quantity, UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The version of the body below; receivers may branch on `schemaVersion`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `ORDER_CONFIRMATION` or `ORDER_STATUS_CHANGED`, version 1.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderEventBody<'a> {
+    pub event_id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    pub schema_version: u32,
+    pub occurred_at: DateTime<Utc>,
+    pub order_id: OrderId,
+    pub user_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_status: Option<OrderStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_status: Option<OrderStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<&'a str>,
+    pub order: EventOrder<'a>,
+}
+
+/// The order inside an event body, version 1.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventOrder<'a> {
+    pub id: OrderId,
+    pub user_id: &'a UserId,
+    pub checkout_session_id: CheckoutSessionId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_intent_id: Option<&'a str>,
+    pub status: OrderStatus,
+    pub currency: &'a str,
+    pub total_amount: Money,
+    pub subtotal_amount: Money,
+    pub shipping_amount: Money,
+    pub tax_amount: Money,
+    pub discount_amount: Money,
+    pub items: Vec<EventOrderItem<'a>>,
+    pub shipping_address: &'a Address,
+    pub billing_address: &'a Address,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancellation_reason: Option<&'a str>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One order line inside an event body, version 1.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventOrderItem<'a> {
+    pub id: OrderItemId,
+    pub product_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    pub price: Money,
+    pub quantity: Quantity,
+}
+
+impl<'a> OrderEventBody<'a> {
+    /// The body of event `event_id` of type `event_type` about `order`; `from` is the
+    /// previous status of a status change (`None` for the confirmation).
+    pub fn new(
+        event_id: EventId,
+        event_type: &'static str,
+        order: &'a Order,
+        from: Option<OrderStatus>,
+    ) -> Self {
+        Self {
+            event_id,
+            event_type,
+            schema_version: SCHEMA_VERSION,
+            occurred_at: order.updated_at,
+            order_id: order.id,
+            user_id: order.user_id.as_str(),
+            email: order.email.as_deref(),
+            from_status: from,
+            to_status: from.map(|_| order.status),
+            tracking_number: from.and(order.tracking_number.as_deref()),
+            order: EventOrder::from(order),
+        }
+    }
+}
+
+impl<'a> From<&'a Order> for EventOrder<'a> {
+    fn from(order: &'a Order) -> Self {
+        Self {
+            id: order.id,
+            user_id: &order.user_id,
+            checkout_session_id: order.checkout_session_id,
+            payment_intent_id: order.payment_intent_id.as_deref(),
+            status: order.status,
+            currency: &order.currency,
+            total_amount: order.total_amount,
+            subtotal_amount: order.subtotal_amount,
+            shipping_amount: order.shipping_amount,
+            tax_amount: order.tax_amount,
+            discount_amount: order.discount_amount,
+            items: order.items.iter().map(EventOrderItem::from).collect(),
+            shipping_address: &order.shipping_address,
+            billing_address: &order.billing_address,
+            tracking_number: order.tracking_number.as_deref(),
+            cancellation_reason: order.cancellation_reason.as_deref(),
+            version: order.version,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+impl<'a> From<&'a OrderItem> for EventOrderItem<'a> {
+    fn from(item: &'a OrderItem) -> Self {
+        Self {
+            id: item.id,
+            product_id: &item.product_id,
+            name: item.name.as_deref(),
+            price: item.price,
+            quantity: item.quantity,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{NewOrderItem, OrderDraft, OrderTotals};
+
+    fn order() -> Order {
+        let address = Address::new("1 Main St", "Anytown", "CA", "US", "12345").unwrap();
+        let items = vec![NewOrderItem {
+            product_id: "prod-1".into(),
+            name: Some("Espresso cup".into()),
+            price: Money::parse("45.99").unwrap(),
+            quantity: Quantity::new(2).unwrap(),
+        }];
+        let zero = Money::ZERO;
+        let totals = OrderTotals::compute(&items, zero, zero, zero, None, None).unwrap();
+        Order::place(OrderDraft {
+            user_id: UserId::parse("user-1").unwrap(),
+            email: Some("ada@example.com".into()),
+            checkout_session_id: CheckoutSessionId(uuid::Uuid::new_v4()),
+            payment_intent_id: Some("pi_1".into()),
+            currency: "USD".into(),
+            items,
+            totals,
+            shipping_address: address.clone(),
+            billing_address: address,
+        })
+    }
+
+    fn keys(value: &serde_json::Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn version_1_confirmation_has_exactly_the_documented_fields() {
+        let order = order();
+        let body = OrderEventBody::new(EventId::generate(), "ORDER_CONFIRMATION", &order, None);
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["schemaVersion"], 1);
+        assert_eq!(
+            keys(&json),
+            [
+                "email",
+                "eventId",
+                "occurredAt",
+                "order",
+                "orderId",
+                "schemaVersion",
+                "type",
+                "userId"
+            ]
+        );
+        assert_eq!(
+            keys(&json["order"]),
+            [
+                "billingAddress",
+                "checkoutSessionId",
+                "createdAt",
+                "currency",
+                "discountAmount",
+                "id",
+                "items",
+                "paymentIntentId",
+                "shippingAddress",
+                "shippingAmount",
+                "status",
+                "subtotalAmount",
+                "taxAmount",
+                "totalAmount",
+                "updatedAt",
+                "userId",
+                "version"
+            ]
+        );
+        assert_eq!(
+            keys(&json["order"]["items"][0]),
+            ["id", "name", "price", "productId", "quantity"]
+        );
+        assert_eq!(json["order"]["items"][0]["price"], serde_json::json!(45.99));
+    }
+
+    #[test]
+    fn a_status_change_names_both_statuses() {
+        let mut order = order();
+        order
+            .apply(&crate::domain::StatusChange {
+                to: OrderStatus::Cancelled,
+                reason: Some("changed my mind".into()),
+                tracking_number: None,
+            })
+            .unwrap();
+        let body = OrderEventBody::new(
+            EventId::generate(),
+            "ORDER_STATUS_CHANGED",
+            &order,
+            Some(OrderStatus::Pending),
+        );
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["fromStatus"], "PENDING");
+        assert_eq!(json["toStatus"], "CANCELLED");
+        assert_eq!(json["order"]["cancellationReason"], "changed my mind");
+        assert_eq!(json["order"]["version"], 2);
+    }
+}

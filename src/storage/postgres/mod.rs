@@ -1,0 +1,96 @@
+//! PostgreSQL backend: one pool shared by every request and the outbox worker. Several
+//! service instances may share the database; the unique key on the checkout session and
+//! `FOR UPDATE SKIP LOCKED` claims keep them from stepping on each other.
+
+mod new_order;
+
+use super::health::{Monitor, PROBE_SQL, StorageUsage, monitor};
+use super::outbox::NewOutboxEvent;
+use super::shared::{Pools, SqlBackend};
+use super::{StorageHealth, StoreError};
+use crate::domain::{Order, OrderOrigin};
+use sqlx::Postgres;
+use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
+
+pub struct PostgresStore {
+    /// One pool for reads and writes.
+    pools: Pools<Postgres>,
+    health: Arc<StorageHealth>,
+    _monitor: Monitor,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let health = Arc::new(StorageHealth::default());
+        let (probe_pool, sample_pool) = (pool.clone(), pool.clone());
+        let monitor = monitor(
+            health.clone(),
+            Box::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move {
+                    sqlx::query(PROBE_SQL).execute(&pool).await?;
+                    Ok(())
+                })
+            }),
+            Box::new(move || {
+                let pool = sample_pool.clone();
+                Box::pin(async move {
+                    let size: Option<i64> =
+                        sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                            .fetch_one(&pool)
+                            .await
+                            .ok();
+                    StorageUsage {
+                        database_bytes: size.and_then(|s| u64::try_from(s).ok()),
+                        free_bytes: None,
+                    }
+                })
+            }),
+        );
+        let pools = Pools {
+            writer: pool,
+            reader: None,
+        };
+        Ok(Self {
+            pools,
+            health,
+            _monitor: monitor,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SqlBackend for PostgresStore {
+    type Db = Postgres;
+    const NAME: &'static str = "postgres";
+
+    async fn write_new_order(
+        &self,
+        order: &Order,
+        outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
+    ) -> Result<bool, StoreError> {
+        let outcome = new_order::write_new_order(&self.pools.writer, order, outbox, origin).await;
+        self.health.record_write(&outcome);
+        outcome
+    }
+
+    /// Another instance's worker skips the rows this claim is taking instead of waiting.
+    const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+
+    fn pools(&self) -> &Pools<Postgres> {
+        &self.pools
+    }
+
+    fn health(&self) -> &StorageHealth {
+        &self.health
+    }
+}

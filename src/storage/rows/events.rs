@@ -1,0 +1,162 @@
+//! The `order_events` (history) and `outbox` rows.
+
+use super::{InsertRow, Value, corrupt, status};
+use crate::domain::{
+    EVENT_ORDER_CREATED, EventId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus,
+};
+use crate::storage::StoreError;
+use crate::storage::outbox::{NewOutboxEvent, OutboxRecord, OutboxStatus};
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+/// One entry of an order's history.
+#[derive(sqlx::FromRow)]
+pub struct HistoryRow {
+    order_id: Uuid,
+    kind: String,
+    from_status: Option<String>,
+    to_status: String,
+    actor: String,
+    reason: Option<String>,
+    tracking_number: Option<String>,
+    version: i64,
+    at: DateTime<Utc>,
+    origin: Option<String>,
+}
+
+impl HistoryRow {
+    /// The creation entry of `order`, naming the path that created it.
+    pub fn created(order: &Order, origin: OrderOrigin) -> Self {
+        let actor = order.user_id.as_str();
+        Self {
+            origin: Some(origin.as_str().to_owned()),
+            ..Self::new(order, EVENT_ORDER_CREATED, None, actor, None, None)
+        }
+    }
+
+    /// The entry for `order` as it now is, having come `from` another status (or been
+    /// created, for `None`).
+    pub fn new(
+        order: &Order,
+        kind: &str,
+        from: Option<OrderStatus>,
+        actor: &str,
+        reason: Option<&str>,
+        tracking_number: Option<&str>,
+    ) -> Self {
+        Self {
+            order_id: order.id.0,
+            kind: kind.to_owned(),
+            from_status: from.map(|s| s.to_string()),
+            to_status: order.status.to_string(),
+            actor: actor.to_owned(),
+            reason: reason.map(str::to_owned),
+            tracking_number: tracking_number.map(str::to_owned),
+            version: order.version,
+            at: order.updated_at,
+            origin: None,
+        }
+    }
+}
+
+impl InsertRow for HistoryRow {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("order_id", Value::Uuid(self.order_id)),
+            ("kind", Value::Text(self.kind.clone())),
+            ("from_status", Value::MaybeText(self.from_status.clone())),
+            ("to_status", Value::Text(self.to_status.clone())),
+            ("actor", Value::Text(self.actor.clone())),
+            ("reason", Value::MaybeText(self.reason.clone())),
+            (
+                "tracking_number",
+                Value::MaybeText(self.tracking_number.clone()),
+            ),
+            ("version", Value::BigInt(self.version)),
+            ("at", Value::Time(self.at)),
+            ("origin", Value::MaybeText(self.origin.clone())),
+        ]
+    }
+}
+
+impl TryFrom<HistoryRow> for OrderEvent {
+    type Error = StoreError;
+    fn try_from(row: HistoryRow) -> Result<Self, StoreError> {
+        Ok(OrderEvent {
+            kind: row.kind,
+            from_status: row.from_status.as_deref().map(status).transpose()?,
+            to_status: status(&row.to_status)?,
+            actor: row.actor,
+            at: row.at,
+            version: row.version,
+            reason: row.reason,
+            tracking_number: row.tracking_number,
+            origin: row
+                .origin
+                .as_deref()
+                .map(|o| OrderOrigin::parse(o).ok_or_else(|| corrupt(format!("origin {o}"))))
+                .transpose()?,
+        })
+    }
+}
+
+/// A new outbox event, due at once.
+pub struct NewOutboxRow<'a> {
+    pub event: &'a NewOutboxEvent,
+    pub now: DateTime<Utc>,
+}
+
+impl InsertRow for NewOutboxRow<'_> {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
+        let event = self.event;
+        vec![
+            ("id", Value::Uuid(event.id.0)),
+            ("event_type", Value::Text(event.event_type.to_owned())),
+            ("order_id", Value::Uuid(event.order_id.0)),
+            ("payload", Value::Text(event.payload.clone())),
+            ("status", Value::Text(OutboxStatus::Pending.to_string())),
+            ("attempts", Value::Int(0)),
+            ("next_attempt_at", Value::Time(self.now)),
+            ("created_at", Value::Time(self.now)),
+        ]
+    }
+}
+
+/// An outbox event as stored.
+#[derive(sqlx::FromRow)]
+pub struct OutboxRow {
+    id: Uuid,
+    event_type: String,
+    order_id: Uuid,
+    payload: String,
+    status: String,
+    attempts: i32,
+    notified_at: Option<DateTime<Utc>>,
+    published_at: Option<DateTime<Utc>>,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<OutboxRow> for OutboxRecord {
+    type Error = StoreError;
+    fn try_from(row: OutboxRow) -> Result<Self, StoreError> {
+        let payload = RawValue::from_string(row.payload).map_err(corrupt)?;
+        Ok(OutboxRecord {
+            id: EventId(row.id),
+            event_type: row.event_type,
+            order_id: OrderId(row.order_id),
+            status: row.status.parse().map_err(|_| corrupt("outbox status"))?,
+            attempts: row.attempts,
+            notified_at: row.notified_at,
+            published_at: row.published_at,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+            payload,
+        })
+    }
+}

@@ -1,0 +1,61 @@
+//! What a backend must provide to get the shared `OrderStore` implementation.
+
+use crate::domain::{Order, OrderOrigin};
+use crate::storage::outbox::NewOutboxEvent;
+use crate::storage::{StorageHealth, StoreError};
+use sqlx::{Database, Encode, FromRow, Pool, Type};
+
+/// What a backend provides; the rest of `OrderStore` comes from the implementation below.
+#[async_trait::async_trait]
+pub trait SqlBackend: Send + Sync + 'static {
+    type Db: Database;
+    const NAME: &'static str;
+    /// Appended to the outbox claim's inner `SELECT`: how the backend keeps two workers
+    /// from claiming the same event.
+    const CLAIM_LOCK: &'static str;
+
+    fn pools(&self) -> &Pools<Self::Db>;
+    /// Whether writes currently fail, and the sampled size of the database.
+    fn health(&self) -> &StorageHealth;
+    /// Writes the order, its items, its creation event and `outbox` together, the
+    /// backend's fastest way. `false` (nothing written) when the session has an order.
+    async fn write_new_order(
+        &self,
+        order: &Order,
+        outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The connection pools of a backend: every write goes through `writer`; reads go through
+/// `reader` where the backend has a separate one.
+pub struct Pools<DB: Database> {
+    pub writer: Pool<DB>,
+    pub reader: Option<Pool<DB>>,
+}
+
+impl<DB: Database> Pools<DB> {
+    pub fn reader(&self) -> &Pool<DB> {
+        self.reader.as_ref().unwrap_or(&self.writer)
+    }
+
+    /// (in use, idle, max) connections over all pools.
+    pub fn usage(&self) -> (u32, u32, u32) {
+        let pools = std::iter::once(&self.writer).chain(&self.reader);
+        let (mut size, mut idle, mut max) = (0, 0, 0);
+        for pool in pools {
+            size += pool.size();
+            idle += pool.num_idle() as u32;
+            max += pool.options().get_max_connections();
+        }
+        (size.saturating_sub(idle), idle, max)
+    }
+}
+
+/// A value that can be bound to a statement on `DB`.
+pub trait Bind<DB: Database>: for<'t> Encode<'t, DB> + Type<DB> + Send {}
+impl<DB: Database, T: for<'t> Encode<'t, DB> + Type<DB> + Send> Bind<DB> for T {}
+
+/// Rows decoded from `DB`.
+pub trait Decoded<DB: Database>: for<'r> FromRow<'r, DB::Row> + Send + Unpin {}
+impl<DB: Database, T: for<'r> FromRow<'r, DB::Row> + Send + Unpin> Decoded<DB> for T {}

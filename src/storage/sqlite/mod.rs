@@ -1,0 +1,120 @@
+//! Embedded SQLite backend (the default). WAL mode lets readers run beside the single
+//! writer; writes go through a one-connection pool so they queue in the pool instead of
+//! spinning on SQLite's busy lock. One process per database file.
+//!
+//! New orders are group-committed: with synchronous=FULL every commit waits for an fsync,
+//! so one task commits all the orders that queued up meanwhile in one transaction, with
+//! one multi-row INSERT per table (each order whole or not at all, acknowledged only after
+//! the commit).
+
+mod group_commit;
+
+use super::health::{Monitor, monitor};
+use super::outbox::NewOutboxEvent;
+use super::shared::{Pools, SqlBackend};
+use super::sqlite_writer::{discard_if_in_transaction, probe, usage};
+use super::{StorageHealth, StoreError};
+use crate::domain::{Order, OrderOrigin};
+pub use group_commit::write_orders_together;
+use group_commit::{PendingOrder, commit_new_orders};
+use sqlx::Sqlite;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+pub struct SqliteStore {
+    /// A one-connection writer and a read-only pool for the readers.
+    pools: Pools<Sqlite>,
+    new_orders: mpsc::Sender<PendingOrder>,
+    health: Arc<StorageHealth>,
+    _monitor: Monitor,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .foreign_keys(true);
+        // A writer connection left inside a transaction is closed, never reused.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_release(discard_if_in_transaction)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let file = options.get_filename().to_owned();
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(options.read_only(true))
+            .await?;
+        let health = Arc::new(StorageHealth::default());
+        let (new_orders, queue) = mpsc::channel(1024);
+        tokio::spawn(commit_new_orders(writer.clone(), queue, health.clone()));
+        let probe_pool = writer.clone();
+        let monitor = monitor(
+            health.clone(),
+            Box::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move { probe(&pool).await })
+            }),
+            Box::new(move || {
+                let file = file.clone();
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || usage(&file))
+                        .await
+                        .unwrap_or_default()
+                })
+            }),
+        );
+        Ok(Self {
+            pools: Pools {
+                writer,
+                reader: Some(reader),
+            },
+            new_orders,
+            health,
+            _monitor: monitor,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SqlBackend for SqliteStore {
+    type Db = Sqlite;
+    const NAME: &'static str = "sqlite";
+    /// Nothing to add: the single writer connection runs one claim at a time.
+    const CLAIM_LOCK: &'static str = "";
+
+    fn pools(&self) -> &Pools<Sqlite> {
+        &self.pools
+    }
+
+    fn health(&self) -> &StorageHealth {
+        &self.health
+    }
+
+    /// Queues the order for the next group commit and waits for its outcome.
+    async fn write_new_order(
+        &self,
+        order: &Order,
+        outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
+    ) -> Result<bool, StoreError> {
+        let (done, outcome) = oneshot::channel();
+        let pending = PendingOrder {
+            order: order.clone(),
+            outbox: outbox.clone(),
+            origin,
+            done,
+        };
+        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
+        self.new_orders.send(pending).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
