@@ -3,6 +3,7 @@
 
 mod client;
 mod session;
+mod session_wire;
 
 pub use client::{CheckoutClient, CheckoutClientConfig, CheckoutError};
 pub use session::{
