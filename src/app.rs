@@ -1,9 +1,9 @@
 //! Builds the service from its configuration and runs the HTTP server beside the outbox
 //! worker until shutdown.
 
+use crate::auth::Authenticator;
 use crate::checkout::{CheckoutClient, CheckoutClientConfig};
 use crate::config::Config;
-use crate::http::auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::orders::OrderService;
 use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
@@ -67,18 +67,17 @@ impl App {
             },
             wake.clone(),
         );
-        let auth = match config
-            .jwt_secret
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            Some(secret) => Authenticator::hs256(secret)?,
+        let auth = match config.auth_settings() {
+            Some(settings) => Authenticator::new(settings)?,
             None => {
                 tracing::warn!("AUTH_DISABLED=true: every request is treated as an admin");
                 Authenticator::Disabled
             }
         };
-        let orders = Arc::new(OrderService::new(store.clone(), checkout.clone(), wake));
+        let orders = Arc::new(
+            OrderService::new(store.clone(), checkout.clone(), wake)
+                .with_max_items_per_order(config.max_items_per_order),
+        );
         let reconciler = config.reconcile_interval().map(|interval| {
             let overlap = Duration::from_secs(config.reconcile_overlap_secs);
             (Reconciler::new(orders.clone(), checkout, overlap), interval)
@@ -181,11 +180,10 @@ pub async fn reconcile_once(config: &Config, since: DateTime<Utc>) -> anyhow::Re
     crate::telemetry::install_crypto_provider();
     let store = storage::connect(&config.database_url, config.database_max_connections).await?;
     let checkout = checkout_client(config)?;
-    let orders = Arc::new(OrderService::new(
-        store,
-        checkout.clone(),
-        Arc::new(Notify::new()),
-    ));
+    let orders = Arc::new(
+        OrderService::new(store, checkout.clone(), Arc::new(Notify::new()))
+            .with_max_items_per_order(config.max_items_per_order),
+    );
     let overlap = Duration::from_secs(config.reconcile_overlap_secs);
     Ok(Reconciler::new(orders, checkout, overlap)
         .sweep(Some(since))

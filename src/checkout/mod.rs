@@ -4,7 +4,10 @@
 mod client;
 mod listing;
 mod session;
+mod session_wire;
 
 pub use client::{CheckoutClient, CheckoutClientConfig, CheckoutError};
 pub use listing::{CompletedSession, CompletedSessionsPage};
-pub use session::{CheckoutSession, SessionParseError, SessionRejection};
+pub use session::{
+    CheckoutSession, DEFAULT_MAX_ITEMS_PER_ORDER, SessionParseError, SessionRejection,
+};
