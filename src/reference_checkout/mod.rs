@@ -16,6 +16,7 @@
 //! `checkout.session.completed` webhook to the order service (see `webhooks`).
 
 mod http;
+mod listing;
 pub mod request;
 pub mod session;
 mod store;

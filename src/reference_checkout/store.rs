@@ -45,7 +45,7 @@ pub struct SessionStore {
     queue_webhooks: bool,
 }
 
-fn corrupt(what: impl std::fmt::Display) -> SessionStoreError {
+pub(super) fn corrupt(what: impl std::fmt::Display) -> SessionStoreError {
     SessionStoreError::Corrupt(what.to_string())
 }
 
@@ -219,44 +219,7 @@ impl SessionStore {
         }
     }
 
-    /// Sessions completed after `after` (Unix ms), or after the keyset position `cursor`
-    /// (completion ms, id) when given: oldest first, ties broken by id, so a page boundary
-    /// between equal timestamps neither skips nor repeats a session.
-    pub async fn completed_after(
-        &self,
-        after_ms: i64,
-        cursor: Option<(i64, Uuid)>,
-        limit: u32,
-    ) -> Result<Vec<Session>, SessionStoreError> {
-        let (at_ms, after_id) = match cursor {
-            Some((ms, id)) => (ms, id.to_string()),
-            // No id sorts after U+10FFFF, so this reads "completed strictly after `after_ms`".
-            None => (after_ms, "\u{10FFFF}".to_owned()),
-        };
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM checkout_sessions WHERE status = 'COMPLETED' \
-             AND (completed_at_ms > ? OR (completed_at_ms = ? AND id > ?)) \
-             ORDER BY completed_at_ms, id LIMIT ?",
-        )
-        .bind(at_ms)
-        .bind(at_ms)
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut sessions = Vec::with_capacity(ids.len());
-        for id in ids {
-            let id = Uuid::parse_str(&id).map_err(corrupt)?;
-            sessions.push(
-                self.read(id)
-                    .await?
-                    .ok_or_else(|| corrupt("listed session vanished"))?,
-            );
-        }
-        Ok(sessions)
-    }
-
-    async fn read(&self, id: Uuid) -> Result<Option<Session>, SessionStoreError> {
+    pub(super) async fn read(&self, id: Uuid) -> Result<Option<Session>, SessionStoreError> {
         let Some(row) = sqlx::query("SELECT * FROM checkout_sessions WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
