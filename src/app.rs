@@ -8,8 +8,10 @@ use crate::http::{self, AppState};
 use crate::orders::OrderService;
 use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
 use crate::outbox_admin::OutboxAdmin;
+use crate::reconcile::{Reconciler, SweepReport};
 use crate::storage::{self, SharedStore};
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     worker: OutboxWorker,
+    /// The periodic sweep and its interval, when `RECONCILE_INTERVAL_SECS` is set.
+    reconciler: Option<(Reconciler, Duration)>,
     store: SharedStore,
     /// Where the data lives, for the start-up line: the SQLite file's path or the
     /// PostgreSQL host and database (never the password).
@@ -35,11 +39,7 @@ impl App {
         crate::telemetry::install_crypto_provider();
         let store = storage::connect(&config.database_url, config.database_max_connections).await?;
         let database = describe_database(&config.database_url);
-        let checkout = CheckoutClient::new(CheckoutClientConfig {
-            timeout: config.checkout_timeout(),
-            connect_timeout: Duration::from_millis(config.checkout_connect_timeout_ms),
-            ..CheckoutClientConfig::new(config.checkout_service_url.clone())
-        })?;
+        let checkout = checkout_client(&config)?;
         let notification_timeout = Duration::from_millis(config.notification_timeout_ms);
         let notifier = config
             .notification_service_url
@@ -74,16 +74,22 @@ impl App {
                 Authenticator::Disabled
             }
         };
+        let orders = Arc::new(
+            OrderService::new(store.clone(), checkout.clone(), wake)
+                .with_max_items_per_order(config.max_items_per_order),
+        );
+        let reconciler = config.reconcile_interval().map(|interval| {
+            let overlap = Duration::from_secs(config.reconcile_overlap_secs);
+            (Reconciler::new(orders.clone(), checkout, overlap), interval)
+        });
         let state = AppState {
-            orders: Arc::new(
-                OrderService::new(store.clone(), checkout, wake)
-                    .with_max_items_per_order(config.max_items_per_order),
-            ),
+            orders,
             outbox_admin: Arc::new(OutboxAdmin::new(store.clone())),
             store: store.clone(),
             auth: Arc::new(auth),
             metrics: crate::telemetry::metrics_handle(),
             body_limit: config.body_limit_bytes,
+            webhook_secrets: config.checkout_webhook_secrets()?.map(Arc::new),
         };
         let router = http::router(
             state,
@@ -102,6 +108,7 @@ impl App {
             listener,
             router,
             worker,
+            reconciler,
             store,
             database,
             grace: Duration::from_secs(config.shutdown_grace_secs),
@@ -127,6 +134,9 @@ impl App {
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(addr = %self.local_addr(), backend = self.store.backend(), database = %self.database, "order service listening");
         let worker = tokio::spawn(self.worker.run(stop_rx.clone()));
+        let sweeper = self
+            .reconciler
+            .map(|(reconciler, every)| tokio::spawn(reconciler.run(every, stop_rx.clone())));
         let mut server_stop = stop_rx.clone();
         let server = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
@@ -148,9 +158,36 @@ impl App {
         }
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(1), worker).await;
+        if let Some(sweeper) = sweeper {
+            let _ = tokio::time::timeout(Duration::from_secs(1), sweeper).await;
+        }
         tracing::info!("order service stopped");
         Ok(())
     }
+}
+
+fn checkout_client(config: &Config) -> anyhow::Result<CheckoutClient> {
+    CheckoutClient::new(CheckoutClientConfig {
+        timeout: config.checkout_timeout(),
+        connect_timeout: Duration::from_millis(config.checkout_connect_timeout_ms),
+        ..CheckoutClientConfig::new(config.checkout_service_url.clone())
+    })
+}
+
+/// `order-service reconcile --since`: one sweep from `since`, with the same store, Checkout
+/// client and use case as the server (confirmations are queued for the server's worker).
+pub async fn reconcile_once(config: &Config, since: DateTime<Utc>) -> anyhow::Result<SweepReport> {
+    crate::telemetry::install_crypto_provider();
+    let store = storage::connect(&config.database_url, config.database_max_connections).await?;
+    let checkout = checkout_client(config)?;
+    let orders = Arc::new(
+        OrderService::new(store, checkout.clone(), Arc::new(Notify::new()))
+            .with_max_items_per_order(config.max_items_per_order),
+    );
+    let overlap = Duration::from_secs(config.reconcile_overlap_secs);
+    Ok(Reconciler::new(orders, checkout, overlap)
+        .sweep(Some(since))
+        .await?)
 }
 
 /// The SQLite file's absolute path, or `host/database` of a PostgreSQL URL.

@@ -1,6 +1,7 @@
 //! Configuration from the environment (README, Configuration; docs/interface.md §5), with a flag for every variable.
 
 use crate::auth::{AuthSettings, JwksSettings};
+use crate::webhook_signature::WebhookSecrets;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use std::time::Duration;
@@ -53,6 +54,16 @@ pub struct Config {
     /// First retry delay of a failed confirmation, in milliseconds (doubles up to a minute).
     #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 1000)]
     pub outbox_retry_base_ms: u64,
+    /// Standard Webhooks secret(s) of the Checkout Service's events (`whsec_<base64>` or a
+    /// raw string; several comma-separated while rotating). Unset: the endpoint answers 503.
+    #[arg(long, env = "CHECKOUT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub checkout_webhook_secret: Option<String>,
+    /// Seconds between reconciliation sweeps of completed checkout sessions; unset: off.
+    #[arg(long, env = "RECONCILE_INTERVAL_SECS")]
+    pub reconcile_interval_secs: Option<u64>,
+    /// How far before its watermark a sweep looks again, for sessions committed late.
+    #[arg(long, env = "RECONCILE_OVERLAP_SECS", default_value_t = 300)]
+    pub reconcile_overlap_secs: u64,
     /// HS256 secret of the bearer tokens.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -108,6 +119,8 @@ pub enum ConfigError {
          or AUTH_DISABLED=true to run without authentication (development only)"
     )]
     MissingJwtSecret,
+    #[error("CHECKOUT_WEBHOOK_SECRET: {0}")]
+    BadWebhookSecret(#[from] crate::webhook_signature::SecretError),
     #[error("JWT_ROLES_CLAIM must be a JSON Pointer such as /roles or /realm_access/roles")]
     RolesClaimNotAPointer,
     #[error("MAX_ITEMS_PER_ORDER must be at least 1")]
@@ -115,6 +128,23 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// `CHECKOUT_WEBHOOK_SECRET` parsed; `None` when unset or blank.
+    pub fn checkout_webhook_secrets(
+        &self,
+    ) -> Result<Option<WebhookSecrets>, crate::webhook_signature::SecretError> {
+        match self.checkout_webhook_secret.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => WebhookSecrets::parse(text).map(Some),
+        }
+    }
+
+    /// `RECONCILE_INTERVAL_SECS` as a duration; `None` (also for 0): no periodic sweep.
+    pub fn reconcile_interval(&self) -> Option<Duration> {
+        self.reconcile_interval_secs
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+    }
+
     /// Refuses configurations the service must not start with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.auth_settings().is_none() && !self.auth_disabled {
@@ -126,6 +156,7 @@ impl Config {
         if self.max_items_per_order == 0 {
             return Err(ConfigError::NoItemsAllowed);
         }
+        self.checkout_webhook_secrets()?;
         Ok(())
     }
 
@@ -192,6 +223,8 @@ impl Config {
         config.max_items_per_order = 500;
         config.auth_disabled = false;
         config.cors_origins = None;
+        config.checkout_webhook_secret = None;
+        config.reconcile_interval_secs = None;
         config
     }
 }

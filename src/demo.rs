@@ -2,11 +2,14 @@
 //! installed. It starts the reference Checkout Service, a recording Notification service
 //! and the Order Service in this process (SQLite files in a temporary directory, free
 //! ports on 127.0.0.1, a random JWT secret), walks the sequence diagram step by step, and
-//! fails loudly on the first step that does not behave as the contract says.
+//! fails loudly on the first step that does not behave as the contract says. Then a second
+//! session is paid and the storefront never calls: the order appears from the Checkout
+//! Service's signed webhook (contracts §8).
 
 mod answers;
 mod flow;
 mod print;
+mod push;
 mod receiver;
 
 pub use receiver::{NotificationReceiver, ReceivedNotification};
@@ -14,14 +17,16 @@ pub use receiver::{NotificationReceiver, ReceivedNotification};
 use crate::app::App;
 use crate::config::Config;
 use crate::reference_checkout;
+use crate::webhook_signature::WebhookSecrets;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing_subscriber::EnvFilter;
 
 const DEMO_USER: &str = "user-123";
@@ -44,16 +49,15 @@ pub async fn run() -> anyhow::Result<()> {
         }
     };
 
+    // Each service needs the other's address: bind Checkout's port first, start the order
+    // service pointing at it, then start Checkout with the order service's webhook URL.
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let checkout_url = format!("http://{}", listener.local_addr()?);
     let checkout_db = sqlite_url(&workdir.0.join("checkout.db"));
-    let router =
-        reference_checkout::router(&checkout_db, reference_checkout::DEFAULT_SESSION_TTL).await?;
-    let checkout = tokio::spawn(reference_checkout::serve_router(
-        listener,
-        router,
-        until_stopped(),
-    ));
+    let webhook_secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(rand::rng().random::<[u8; 24]>())
+    );
 
     let receiver = NotificationReceiver::start()
         .await
@@ -66,11 +70,38 @@ pub async fn run() -> anyhow::Result<()> {
     config.notification_service_url = Some(receiver.url().to_owned());
     config.jwt_secret = Some(secret.clone());
     config.outbox_poll_ms = 200;
+    config.checkout_webhook_secret = Some(webhook_secret.clone());
     let app = App::build(config)
         .await
         .context("starting the order service")?;
     let order_url = format!("http://{}", app.local_addr());
     let orders = tokio::spawn(app.run_until(until_stopped()));
+
+    let webhook = reference_checkout::OrderWebhookConfig::new(
+        &order_url,
+        WebhookSecrets::parse(&webhook_secret)?,
+    );
+    let service = reference_checkout::build(
+        &checkout_db,
+        reference_checkout::DEFAULT_SESSION_TTL,
+        Some(webhook),
+    )
+    .await?;
+    let checkout = tokio::spawn(reference_checkout::serve_router(
+        listener,
+        service.router,
+        until_stopped(),
+    ));
+    // Checkout's webhook sender is held back until step 7, so steps 1–6 show the
+    // storefront's own call creating the order rather than a race with the webhook.
+    let release_webhooks = Arc::new(Notify::new());
+    let webhooks = service.webhooks.map(|sender| {
+        let (release, stop) = (release_webhooks.clone(), stop.subscribe());
+        tokio::spawn(async move {
+            release.notified().await;
+            sender.run(stop).await
+        })
+    });
 
     println!("Order Service demo: the seed's checkout flow, end to end, on this machine");
     println!(
@@ -91,15 +122,21 @@ pub async fn run() -> anyhow::Result<()> {
         token: mint_token(&secret, DEMO_USER)?,
         user_id: DEMO_USER.to_owned(),
         receiver: &receiver,
+        release_webhooks,
     };
     let outcome = flow.walk().await;
 
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), orders).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), checkout).await;
+    if let Some(webhooks) = webhooks {
+        let _ = tokio::time::timeout(Duration::from_secs(1), webhooks).await;
+    }
     drop(workdir);
     match &outcome {
-        Ok(()) => println!("\nDemo complete: one session, one order, one confirmation."),
+        Ok(()) => println!(
+            "\nDemo complete: two paid sessions, two orders (one from the storefront's call, one from the webhook), confirmations sent."
+        ),
         Err(_) => println!("\nDemo FAILED (see the error below)."),
     }
     outcome

@@ -11,6 +11,8 @@ pub mod http;
 pub mod orders;
 pub mod outbox;
 pub mod outbox_admin;
+pub mod reconcile;
 pub mod reference_checkout;
 pub mod storage;
 pub mod telemetry;
+pub mod webhook_signature;

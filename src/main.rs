@@ -29,6 +29,13 @@ enum Command {
     /// Run the whole checkout flow on this machine (reference Checkout Service, a recording
     /// Notification service and this service, all in-process) and print each step.
     Demo,
+    /// Sweep once: create the missing orders of the sessions the Checkout Service completed
+    /// after `--since`, print what was found and created, and exit.
+    Reconcile {
+        /// RFC 3339 instant, e.g. 2026-11-30T00:00:00Z.
+        #[arg(long)]
+        since: chrono::DateTime<chrono::FixedOffset>,
+    },
 }
 
 #[tokio::main]
@@ -48,6 +55,7 @@ async fn main() -> ExitCode {
         }
         // The demo sets up its own quiet logging and its own configuration.
         Command::Demo => order_service::demo::run().await,
+        Command::Reconcile { since } => reconcile(&cli.config, since.to_utc()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,6 +70,22 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     app.run_until(shutdown_signal()).await
+}
+
+async fn reconcile(config: &Config, since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    let report = order_service::app::reconcile_once(config, since).await?;
+    println!(
+        "reconcile since {}: found {} completed sessions, created {} orders ({} already existed, {} can never become orders)",
+        report.since.to_rfc3339(),
+        report.found,
+        report.created,
+        report.already_existed,
+        report.refused
+    );
+    match report.stopped_early {
+        Some(why) => anyhow::bail!("the sweep stopped early: {why}"),
+        None => Ok(()),
+    }
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {

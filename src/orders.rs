@@ -6,7 +6,7 @@ use crate::checkout::{
     CheckoutClient, CheckoutError, DEFAULT_MAX_ITEMS_PER_ORDER, SessionRejection,
 };
 use crate::domain::{
-    Actor, CheckoutSessionId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
+    Actor, CheckoutSessionId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus, StatusChange,
     TransitionError, UserId,
 };
 use crate::outbox::NewOutboxEvent;
@@ -76,32 +76,41 @@ impl OrderService {
         &self.store
     }
 
-    /// Returns the order for the session and whether this call created it.
+    /// The one way an order comes to exist, whoever learned of the session first: returns
+    /// the order for the session and whether this call created it. The session is always
+    /// read from the Checkout Service; the order belongs to the session's `userId`.
     pub async fn create_order_from_checkout(
         &self,
-        actor: &Actor,
+        requester: Requester<'_>,
         session_id: CheckoutSessionId,
         request_id: Option<&str>,
     ) -> Result<(Order, bool), OrderError> {
         // A repeat needs neither the Checkout Service nor a write.
         if let Some(existing) = self.store.order_by_checkout_session(session_id).await? {
-            return owned_by(actor, existing).map(|order| (order, false));
+            return requester.owned_by(existing).map(|order| (order, false));
         }
         let session = self.checkout.fetch_session(session_id, request_id).await?;
-        let owner = session.user_id();
-        if !actor.is_admin && owner.as_ref() != Some(&actor.user_id) {
-            return Err(OrderError::SessionOfAnotherUser);
+        if let Requester::Client(actor) = requester {
+            let owner = session.user_id();
+            if !actor.is_admin && owner.as_ref() != Some(&actor.user_id) {
+                return Err(OrderError::SessionOfAnotherUser);
+            }
         }
+        let origin = requester.origin();
         let order = Order::place(session.into_draft_with(self.max_items_per_order)?);
         let confirmation = NewOutboxEvent::order_confirmation(&order);
-        match self.store.insert_order(&order, &confirmation).await? {
+        match self
+            .store
+            .insert_order(&order, &confirmation, origin)
+            .await?
+        {
             Inserted::Created => {
-                metrics::counter!("orders_created_total").increment(1);
-                tracing::info!(order_id = %order.id, checkout_session_id = %session_id, event_id = %confirmation.id, total = %order.total_amount, "order created, confirmation queued");
+                metrics::counter!("orders_created_total", "origin" => origin.as_str()).increment(1);
+                tracing::info!(order_id = %order.id, checkout_session_id = %session_id, %origin, event_id = %confirmation.id, total = %order.total_amount, "order created, confirmation queued");
                 self.outbox_wake.notify_one();
                 Ok((order, true))
             }
-            Inserted::AlreadyExists(existing) => owned_by(actor, *existing).map(|o| (o, false)),
+            Inserted::AlreadyExists(existing) => requester.owned_by(*existing).map(|o| (o, false)),
         }
     }
 
@@ -219,11 +228,33 @@ fn visible_to(actor: &Actor, order: Order) -> Result<Order, OrderError> {
     }
 }
 
-/// A repeated create from another user is refused like a foreign session.
-fn owned_by(actor: &Actor, order: Order) -> Result<Order, OrderError> {
-    if actor.may_access(&order.user_id) {
-        Ok(order)
-    } else {
-        Err(OrderError::SessionOfAnotherUser)
+/// Who asks for a session's order (contracts §8): the storefront on behalf of a user, or
+/// the Checkout Service's webhook, or the reconciliation sweep. It decides the origin
+/// recorded and whether the session's owner must be the caller.
+#[derive(Clone, Copy, Debug)]
+pub enum Requester<'a> {
+    Client(&'a Actor),
+    Webhook,
+    Sweep,
+}
+
+impl Requester<'_> {
+    pub fn origin(self) -> OrderOrigin {
+        match self {
+            Requester::Client(_) => OrderOrigin::Client,
+            Requester::Webhook => OrderOrigin::Webhook,
+            Requester::Sweep => OrderOrigin::Sweep,
+        }
+    }
+
+    /// A repeated create from another user is refused like a foreign session; the
+    /// Checkout side's paths act for whoever owns the session.
+    fn owned_by(self, order: Order) -> Result<Order, OrderError> {
+        match self {
+            Requester::Client(actor) if !actor.may_access(&order.user_id) => {
+                Err(OrderError::SessionOfAnotherUser)
+            }
+            _ => Ok(order),
+        }
     }
 }

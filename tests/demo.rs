@@ -81,6 +81,21 @@ async fn demo_walks_the_checkout_flow_and_exits_0() {
     assert!(stdout.contains("\"shippingAmount\": 12.00"), "{stdout}");
     assert!(stdout.contains("Demo complete"), "{stdout}");
 
+    // The second path: paid, the storefront never calls, the webhook makes the order.
+    assert!(
+        stdout.contains("no POST /api/v1/orders/checkout follows"),
+        "{stdout}"
+    );
+    let pushed = word_after(&stdout, "→ order ");
+    assert!(uuid::Uuid::parse_str(pushed).is_ok(), "{pushed}");
+    assert_ne!(pushed, order_id, "a second order");
+    assert!(
+        stdout.contains(&format!(
+            "GET /api/v1/orders/{pushed}/events → ORDER_CREATED, origin \"webhook\""
+        )),
+        "{stdout}"
+    );
+
     // Nothing left behind: the temporary databases are gone, the working directory untouched.
     let workdir = word_after(&stdout, "SQLite in ").trim_end_matches(')');
     assert!(workdir.contains("order-service-demo-"), "{workdir}");

@@ -5,6 +5,10 @@
 
 #[path = "reference_checkout/harness.rs"]
 mod harness;
+#[path = "reference_checkout/listing.rs"]
+mod listing;
+#[path = "reference_checkout/webhooks.rs"]
+mod webhooks;
 
 use harness::{Checkout, address, as_order_service_reads_it, edited, money, seed_cart};
 use order_service::checkout::SessionRejection;

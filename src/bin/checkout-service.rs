@@ -4,10 +4,13 @@
 use anyhow::Context;
 use clap::Parser;
 use order_service::app::shutdown_signal;
-use order_service::reference_checkout::{self, DEFAULT_DATABASE_URL};
+use order_service::outbox::Backoff;
+use order_service::reference_checkout::{self, DEFAULT_DATABASE_URL, OrderWebhookConfig};
+use order_service::webhook_signature::WebhookSecrets;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +31,21 @@ struct Cli {
     /// Seconds a PENDING session waits for its payment before it expires.
     #[arg(long, env = "SESSION_TTL_SECS", default_value_t = 1800)]
     session_ttl_secs: u64,
+    /// Base URL of the order service: each completion is pushed to
+    /// `{ORDER_WEBHOOK_URL}/api/v1/checkout/events`. Unset: no webhooks.
+    #[arg(long, env = "ORDER_WEBHOOK_URL")]
+    order_webhook_url: Option<String>,
+    /// Standard Webhooks secret(s) signing that webhook (`whsec_<base64>` or a raw string;
+    /// several comma-separated while rotating). Required with `ORDER_WEBHOOK_URL`.
+    #[arg(long, env = "ORDER_WEBHOOK_SECRET", hide_env_values = true)]
+    order_webhook_secret: Option<String>,
+    /// Bound of one webhook attempt, in milliseconds.
+    #[arg(long, env = "ORDER_WEBHOOK_TIMEOUT_MS", default_value_t = 5000)]
+    order_webhook_timeout_ms: u64,
+    /// First retry delay of an undelivered webhook in milliseconds (doubling, with
+    /// jitter, up to five minutes).
+    #[arg(long, env = "ORDER_WEBHOOK_RETRY_BASE_MS", default_value_t = 500)]
+    order_webhook_retry_base_ms: u64,
     /// `text` or `json` logs.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -49,12 +67,42 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let ttl = Duration::from_secs(cli.session_ttl_secs);
-    let router = reference_checkout::router(&cli.database_url, ttl).await?;
+    let webhook = order_webhook(&cli)?;
+    let service = reference_checkout::build(&cli.database_url, ttl, webhook).await?;
     let listener = TcpListener::bind((cli.host.as_str(), cli.port))
         .await
         .with_context(|| format!("binding {}:{}", cli.host, cli.port))?;
     tracing::info!(addr = %listener.local_addr()?, session_ttl_secs = cli.session_ttl_secs, "checkout service listening");
-    reference_checkout::serve_router(listener, router, shutdown_signal()).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sender = service
+        .webhooks
+        .map(|sender| tokio::spawn(sender.run(stop_rx)));
+    reference_checkout::serve_router(listener, service.router, shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    if let Some(sender) = sender {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sender).await;
+    }
     tracing::info!("checkout service stopped");
     Ok(())
+}
+
+fn order_webhook(cli: &Cli) -> anyhow::Result<Option<OrderWebhookConfig>> {
+    let Some(url) = cli
+        .order_webhook_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let secret = cli.order_webhook_secret.as_deref().unwrap_or("");
+    let secrets = WebhookSecrets::parse(secret)
+        .context("ORDER_WEBHOOK_URL is set, so ORDER_WEBHOOK_SECRET must hold a valid secret")?;
+    Ok(Some(OrderWebhookConfig {
+        timeout: Duration::from_millis(cli.order_webhook_timeout_ms.max(1)),
+        backoff: Backoff {
+            first: Duration::from_millis(cli.order_webhook_retry_base_ms.max(1)),
+            cap: Duration::from_secs(300),
+        },
+        ..OrderWebhookConfig::new(url.trim(), secrets)
+    }))
 }

@@ -67,8 +67,8 @@ impl CheckoutError {
 
 #[derive(Clone)]
 pub struct CheckoutClient {
-    http: reqwest::Client,
-    config: CheckoutClientConfig,
+    pub(super) http: reqwest::Client,
+    pub(super) config: CheckoutClientConfig,
 }
 
 impl CheckoutClient {
@@ -158,24 +158,32 @@ impl CheckoutClient {
             s if !s.is_success() => return Err(CheckoutError::Status(s.as_u16())),
             _ => {}
         }
-        let limit = self.config.max_body_bytes;
-        if response
-            .content_length()
-            .is_some_and(|len| len as usize > limit)
-        {
-            return Err(CheckoutError::TooLarge(limit));
-        }
-        let mut body = Vec::with_capacity(4096);
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| CheckoutError::Transport(e.to_string()))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(CheckoutError::TooLarge(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_limited(&mut response, self.config.max_body_bytes).await?;
         Ok(CheckoutSession::parse(&body, id)?)
     }
+}
+
+/// The answer's body, refused past `limit` bytes whatever `Content-Length` claims.
+pub(super) async fn read_limited(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, CheckoutError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len as usize > limit)
+    {
+        return Err(CheckoutError::TooLarge(limit));
+    }
+    let mut body = Vec::with_capacity(4096);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| CheckoutError::Transport(e.to_string()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(CheckoutError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

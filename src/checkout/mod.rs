@@ -2,9 +2,12 @@
 //! and the session format it reads (with the variations real checkout services produce).
 
 mod client;
+mod listing;
 mod session;
+mod session_wire;
 
 pub use client::{CheckoutClient, CheckoutClientConfig, CheckoutError};
+pub use listing::{CompletedSession, CompletedSessionsPage};
 pub use session::{
     CheckoutSession, DEFAULT_MAX_ITEMS_PER_ORDER, SessionParseError, SessionRejection,
 };

@@ -4,64 +4,10 @@
 //! text) so that a well-formed but unusable session is told apart from garbage; the
 //! conversion into an `OrderDraft` then applies every business rule once.
 
-use crate::domain::{
-    Address, CheckoutSessionId, Currency, DecimalText, Money, NewOrderItem, OrderDraft,
-    OrderTotals, Quantity, UserId,
-};
-use serde::Deserialize;
+use super::session_wire::{Envelope, WireSession, loose_text, parse_item, to_address};
+use crate::domain::{CheckoutSessionId, Currency, Money, OrderDraft, OrderTotals, UserId};
 use serde_json::value::RawValue;
 use std::str::FromStr;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireSession {
-    id: Option<Box<RawValue>>,
-    user_id: Option<Box<RawValue>>,
-    email: Option<String>,
-    status: Option<String>,
-    currency: Option<String>,
-    cart_snapshot: Option<WireCart>,
-    items: Option<Vec<WireItem>>,
-    subtotal: Option<Box<RawValue>>,
-    shipping_amount: Option<Box<RawValue>>,
-    tax_amount: Option<Box<RawValue>>,
-    discount_amount: Option<Box<RawValue>>,
-    total_amount: Option<Box<RawValue>>,
-    shipping_address: Option<WireAddress>,
-    billing_address: Option<WireAddress>,
-    payment_intent_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireCart {
-    items: Option<Vec<WireItem>>,
-    subtotal: Option<Box<RawValue>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireItem {
-    product_id: Option<Box<RawValue>>,
-    name: Option<String>,
-    price: Option<Box<RawValue>>,
-    quantity: Option<Box<RawValue>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct WireAddress {
-    street: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    country: Option<String>,
-    postal_code: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-}
 
 /// Lines a session may hold unless `MAX_ITEMS_PER_ORDER` says otherwise (contracts §4).
 pub const DEFAULT_MAX_ITEMS_PER_ORDER: usize = 500;
@@ -90,18 +36,6 @@ pub enum SessionParseError {
     Malformed(String),
     #[error("answer is session {got}, not the requested {asked}")]
     WrongSession { asked: String, got: String },
-}
-
-/// Text of a JSON string, or the literal text of a number.
-fn loose_text(raw: &RawValue) -> Option<String> {
-    let text = raw.get().trim();
-    if text.starts_with('"') {
-        serde_json::from_str::<String>(text).ok()
-    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        Some(text.to_owned())
-    } else {
-        None
-    }
 }
 
 impl CheckoutSession {
@@ -229,43 +163,6 @@ impl CheckoutSession {
             billing_address,
         })
     }
-}
-
-fn parse_item(item: WireItem, currency: Currency) -> Result<NewOrderItem, String> {
-    let product_id = item
-        .product_id
-        .as_deref()
-        .and_then(loose_text)
-        .filter(|p| !p.trim().is_empty() && p.len() <= 255)
-        .ok_or("productId is missing")?;
-    let price = item.price.ok_or("price is missing")?;
-    let price = Money::parse_json_in(price.get(), currency).map_err(|e| format!("price: {e}"))?;
-    let quantity = item
-        .quantity
-        .as_deref()
-        .and_then(loose_text)
-        .and_then(|q| DecimalText::parse(q.trim()).ok())
-        .and_then(|q| q.whole_number())
-        .and_then(Quantity::new)
-        .ok_or("quantity must be a whole number of at least 1")?;
-    Ok(NewOrderItem {
-        product_id,
-        name: item.name.filter(|n| !n.trim().is_empty()),
-        price,
-        quantity,
-    })
-}
-
-fn to_address(a: WireAddress) -> Result<Address, String> {
-    let f = |v: Option<String>| v.unwrap_or_default();
-    Address::new(
-        &f(a.street),
-        &f(a.city),
-        &f(a.state),
-        &f(a.country),
-        &f(a.postal_code),
-    )
-    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

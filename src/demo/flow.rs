@@ -20,6 +20,8 @@ pub(super) struct Flow<'a> {
     pub token: String,
     pub user_id: String,
     pub receiver: &'a NotificationReceiver,
+    /// Starts the Checkout Service's webhook sender (step 7).
+    pub release_webhooks: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Flow<'_> {
@@ -30,7 +32,8 @@ impl Flow<'_> {
         let order = self.create_order(&session, &payment_intent_id).await?;
         self.repeat_create(&session, &order).await?;
         self.read_order(&order).await?;
-        self.await_confirmation(&order).await
+        self.await_confirmation(&order).await?;
+        self.storefront_never_calls().await
     }
 
     async fn open_session(&self) -> anyhow::Result<SessionView> {

@@ -1,7 +1,7 @@
 //! How the demo shows itself: numbered steps, indented lines, and JSON indented from its
 //! own text (a `serde_json::Value` would print `12.00` as `12.0` and hide exact money).
 
-pub(super) const STEPS: usize = 6;
+pub(super) const STEPS: usize = 8;
 const INDENT: &str = "      ";
 
 pub(super) fn step(number: usize, title: &str) {

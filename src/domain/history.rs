@@ -1,6 +1,6 @@
 //! An order's history: one entry for its creation and one per status change.
 
-use super::OrderStatus;
+use super::{OrderOrigin, OrderStatus};
 use chrono::{DateTime, Utc};
 
 pub const EVENT_ORDER_CREATED: &str = "ORDER_CREATED";
@@ -19,4 +19,6 @@ pub struct OrderEvent {
     pub version: i64,
     pub reason: Option<String>,
     pub tracking_number: Option<String>,
+    /// On the creation event: which path created the order (contracts §8).
+    pub origin: Option<OrderOrigin>,
 }

@@ -8,19 +8,14 @@
 //! On the wire an amount is a JSON number with its currency's decimals, written from the
 //! decimal text, never through `f64`.
 
-use super::Currency;
+use super::{Currency, DecimalText};
 use rust_decimal::Decimal;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::value::RawValue;
 use std::fmt;
 
 /// Largest amount we accept: 10^13 in major units keeps minor units far inside `i64`.
 const MAX_MAJOR_UNITS: i64 = 10_000_000_000_000;
 /// Most minor units any ISO 4217 currency has (CLF, UYW).
 const MAX_MINOR_UNITS: u32 = 4;
-/// Exponents beyond this are no price at all (`1e400`).
-const MAX_EXPONENT: i64 = 30;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Money(Decimal);
@@ -37,101 +32,6 @@ pub enum MoneyError {
     TooManyDecimals(u32),
     #[error("amount is too large")]
     TooLarge,
-}
-
-/// Decimal text read exactly as written: `-?digits[.digits][e[+-]digits]`, nothing else
-/// (no separators, no `NaN`, no surrounding blanks).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecimalText {
-    negative: bool,
-    /// Significant digits, without leading zeros (empty for zero).
-    digits: String,
-    /// Decimal places as written, zeros included; negative when the exponent adds zeros.
-    scale: i64,
-}
-
-impl DecimalText {
-    pub fn parse(text: &str) -> Result<Self, MoneyError> {
-        let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-        let (negative, rest) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
-            Some((m, e)) => (m, Some(e)),
-            None => (rest, None),
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        if !all_digits(int) || (mantissa.contains('.') && !all_digits(frac)) {
-            return Err(MoneyError::NotANumber);
-        }
-        let exponent = match exponent {
-            None => 0,
-            Some(e) => {
-                let (sign, digits) = match e.strip_prefix('-') {
-                    Some(d) => (-1, d),
-                    None => (1, e.strip_prefix('+').unwrap_or(e)),
-                };
-                if !all_digits(digits) {
-                    return Err(MoneyError::NotANumber);
-                }
-                let digits = digits.trim_start_matches('0');
-                match digits.parse::<i64>() {
-                    _ if digits.is_empty() => 0,
-                    Ok(value) if digits.len() <= 4 && value <= MAX_EXPONENT => sign * value,
-                    _ => return Err(MoneyError::ExponentOutOfRange),
-                }
-            }
-        };
-        let digits = format!("{int}{frac}").trim_start_matches('0').to_owned();
-        Ok(Self {
-            negative,
-            digits,
-            scale: frac.len() as i64 - exponent,
-        })
-    }
-
-    /// Decimal places as written, zeros included (0 for a whole number).
-    pub fn written_decimals(&self) -> u64 {
-        self.scale.max(0) as u64
-    }
-
-    pub fn is_zero(&self) -> bool {
-        self.digits.is_empty()
-    }
-
-    /// The exact value when it is at most `max_integer_digits` digits long before the point.
-    fn to_decimal(&self, max_integer_digits: usize) -> Option<Decimal> {
-        let mut digits = self.digits.clone();
-        let mut scale = self.scale;
-        while scale > 0 && digits.ends_with('0') {
-            digits.pop();
-            scale -= 1;
-        }
-        if scale < 0 {
-            digits.extend(std::iter::repeat_n('0', (-scale) as usize));
-            scale = 0;
-        }
-        let integer_digits = digits.len().saturating_sub(scale as usize);
-        if integer_digits > max_integer_digits || scale > 28 {
-            return None;
-        }
-        let mantissa: i128 = if digits.is_empty() {
-            0
-        } else {
-            digits.parse().ok()?
-        };
-        Decimal::try_from_i128_with_scale(mantissa, scale as u32).ok()
-    }
-
-    /// The value as a whole number, if it is one (`2`, `2.0`, `2e0`).
-    pub fn whole_number(&self) -> Option<u64> {
-        if self.negative && !self.is_zero() {
-            return None;
-        }
-        let value = self.to_decimal(19)?;
-        (value.fract().is_zero()).then(|| u64::try_from(value).ok())?
-    }
 }
 
 impl Money {
@@ -176,7 +76,7 @@ impl Money {
 
     fn parse_with_minor_units(text: &str, minor_units: u32) -> Result<Self, MoneyError> {
         let exact = DecimalText::parse(text)?;
-        if exact.negative && !exact.is_zero() {
+        if exact.is_negative() && !exact.is_zero() {
             return Err(MoneyError::Negative);
         }
         if exact.written_decimals() > u64::from(minor_units) {
@@ -225,55 +125,6 @@ impl fmt::Display for Money {
         write!(f, "{}", self.0)
     }
 }
-
-impl Serialize for Money {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = RawValue::from_string(self.to_string()).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
-    }
-}
-
-/// A money value read from JSON text: a number or a string holding a decimal.
-impl<'de> Deserialize<'de> for Money {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
-        Money::parse(json_text(raw.get())).map_err(D::Error::custom)
-    }
-}
-
-/// The decimal text inside one JSON value: a string's contents or a number's literal.
-fn json_text(json: &str) -> &str {
-    let json = json.trim();
-    json.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(json)
-}
-
-impl Money {
-    /// Reads the text of one JSON value (number or string), keeping its written decimals.
-    pub fn parse_json(json: &str) -> Result<Self, MoneyError> {
-        Self::parse(json_text(json))
-    }
-
-    /// Reads the text of one JSON value (number or string) as an amount of `currency`.
-    pub fn parse_json_in(json: &str, currency: Currency) -> Result<Self, MoneyError> {
-        Self::parse_in(json_text(json), currency)
-    }
-}
-
-impl utoipa::PartialSchema for Money {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::Number)
-            .description(Some(
-                "Exact amount with as many decimals as its currency has minor units (USD 2, JPY 0, KWD 3)",
-            ))
-            .examples([serde_json::json!(123.45)])
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Money {}
 
 #[cfg(test)]
 mod tests {
@@ -406,17 +257,5 @@ mod tests {
             Money::from_minor_units(1250, 3).unwrap().to_string(),
             "1.250"
         );
-    }
-
-    #[test]
-    fn whole_numbers_are_read_exactly() {
-        let whole = |t: &str| DecimalText::parse(t).ok().and_then(|d| d.whole_number());
-        assert_eq!(whole("2"), Some(2));
-        assert_eq!(whole("2.0"), Some(2));
-        assert_eq!(whole("2e2"), Some(200));
-        assert_eq!(whole("2.000000000000000000000000000001"), None);
-        assert_eq!(whole("-2"), None);
-        assert_eq!(whole("1.5"), None);
-        assert_eq!(whole("1_000"), None);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checkout_events;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -42,6 +43,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::cancel_order))
         .routes(routes!(orders::change_order_status))
         .routes(routes!(orders::order_events))
+        .routes(routes!(checkout_events::receive_checkout_event))
         .routes(routes!(admin::list_outbox))
         .routes(routes!(admin::retry_outbox_event))
         .routes(routes!(health::health))

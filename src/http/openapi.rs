@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Order Service", description = "Turns completed checkout sessions into orders and confirms them to the customer."),
     components(schemas(super::error::Problem)),
-    tags((name = "orders"), (name = "admin"), (name = "operations"))
+    tags((name = "orders"), (name = "checkout"), (name = "admin"), (name = "operations"))
 )]
 struct ApiDoc;
 

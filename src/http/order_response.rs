@@ -69,6 +69,10 @@ pub struct OrderHistoryEntry {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
+    /// On the creation event: which path created the order, `client`, `webhook` or
+    /// `sweep` (contracts §8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<&'static str>,
 }
 
 impl From<Order> for OrderResponse {
@@ -121,6 +125,7 @@ impl From<OrderEvent> for OrderHistoryEntry {
             version: event.version,
             reason: event.reason,
             tracking_number: event.tracking_number,
+            origin: event.origin.map(|o| o.as_str()),
         }
     }
 }

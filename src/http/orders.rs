@@ -6,6 +6,7 @@ use super::extract::{ApiJson, ApiQuery, IfMatch, OptionalJson, RequestId};
 use super::order_response::{OrderHistoryEntry, OrderResponse};
 use super::state::AppState;
 use crate::domain::{CheckoutSessionId, OrderId, OrderStatus, StatusChange, UserId};
+use crate::orders::Requester;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -51,7 +52,7 @@ pub async fn create_order_from_checkout(
         .ok_or_else(|| ApiError::validation("checkoutSessionId must be a UUID string"))?;
     let (order, created) = state
         .orders
-        .create_order_from_checkout(&actor, session_id, request_id.as_deref())
+        .create_order_from_checkout(Requester::Client(&actor), session_id, request_id.as_deref())
         .await?;
     let status = if created {
         StatusCode::CREATED

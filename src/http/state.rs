@@ -4,6 +4,7 @@ use crate::auth::Authenticator;
 use crate::orders::OrderService;
 use crate::outbox_admin::OutboxAdmin;
 use crate::storage::SharedStore;
+use crate::webhook_signature::WebhookSecrets;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
@@ -15,4 +16,6 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub metrics: PrometheusHandle,
     pub body_limit: usize,
+    /// `CHECKOUT_WEBHOOK_SECRET`; `None`: the checkout events endpoint answers 503.
+    pub webhook_secrets: Option<Arc<WebhookSecrets>>,
 }

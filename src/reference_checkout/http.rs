@@ -7,7 +7,7 @@ use super::store::{CompleteError, SessionStore, SessionStoreError};
 use crate::http::ApiError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
@@ -26,6 +27,8 @@ pub struct CheckoutState {
     pub store: Arc<SessionStore>,
     /// How long a PENDING session may wait for its payment.
     pub session_ttl: Duration,
+    /// Tells the order webhook sender a completion was just queued.
+    pub webhook_wake: Arc<Notify>,
 }
 
 pub fn router(state: CheckoutState) -> Router {
@@ -36,6 +39,7 @@ pub fn router(state: CheckoutState) -> Router {
             "/api/v1/checkout/session/{id}/complete",
             post(complete_session),
         )
+        .route("/api/v1/checkout/sessions", get(list_sessions))
         .route("/health", get(health))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -113,6 +117,7 @@ async fn complete_session(
     match result {
         Ok(session) => {
             tracing::info!(session_id = %id, payment_intent_id, "checkout session completed");
+            state.webhook_wake.notify_one();
             Ok(Json(session))
         }
         Err(CompleteError::NotFound) => Err(not_found()),
@@ -128,6 +133,75 @@ async fn complete_session(
         )),
         Err(CompleteError::Store(e)) => Err(store_error(e)),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    status: Option<String>,
+    completed_after: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 500;
+
+/// Completed sessions, oldest completion first, in keyset pages (for the order service's
+/// reconciliation). `completedAfter` is exclusive; `cursor` continues a previous page.
+async fn list_sessions(
+    State(state): State<CheckoutState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    match query
+        .status
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        Some("COMPLETED") => {}
+        _ => return Err(ApiError::validation("status=COMPLETED is required")),
+    }
+    let after_ms = match query.completed_after.as_deref() {
+        None => i64::MIN,
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text.trim())
+            .map_err(|_| ApiError::validation("completedAfter must be an RFC 3339 instant"))?
+            .timestamp_millis(),
+    };
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::validation(format!("limit must be 1 to {MAX_PAGE}")))?,
+    };
+    let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let mut sessions = state
+        .store
+        .completed_after(after_ms, cursor, limit + 1)
+        .await
+        .map_err(store_error)?;
+    let next_cursor = if sessions.len() > limit as usize {
+        sessions.truncate(limit as usize);
+        sessions.last().and_then(|s| {
+            let at = s.completed_at?.timestamp_millis();
+            Some(format!("{at}_{}", s.id))
+        })
+    } else {
+        None
+    };
+    Ok(Json(json!({"items": sessions, "nextCursor": next_cursor})))
+}
+
+/// `<completion ms>_<session id>`, as `list_sessions` writes it.
+fn parse_cursor(text: &str) -> Result<(i64, Uuid), ApiError> {
+    let bad = || ApiError::validation("cursor is not one this service returned");
+    let (at, id) = text.split_once('_').ok_or_else(bad)?;
+    Ok((
+        at.parse().map_err(|_| bad())?,
+        Uuid::parse_str(id).map_err(|_| bad())?,
+    ))
 }
 
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {

@@ -41,9 +41,11 @@ const MAX_TTL_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
 
 pub struct SessionStore {
     pool: SqlitePool,
+    /// Queue a `checkout.session.completed` webhook with each completion.
+    queue_webhooks: bool,
 }
 
-fn corrupt(what: impl std::fmt::Display) -> SessionStoreError {
+pub(super) fn corrupt(what: impl std::fmt::Display) -> SessionStoreError {
     SessionStoreError::Corrupt(what.to_string())
 }
 
@@ -78,7 +80,20 @@ impl SessionStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/checkout").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            queue_webhooks: false,
+        })
+    }
+
+    /// From now on every completion also queues the order service's webhook.
+    pub fn with_webhook_queue(mut self) -> Self {
+        self.queue_webhooks = true;
+        self
+    }
+
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     pub async fn ping(&self) -> Result<(), SessionStoreError> {
@@ -171,6 +186,9 @@ impl SessionStore {
         now: DateTime<Utc>,
     ) -> Result<Session, CompleteError> {
         let now_ms = now.timestamp_millis();
+        // The completion and its webhook commit together: no completed session without
+        // its notice, no notice for a completion that did not happen.
+        let mut tx = self.pool.begin().await.map_err(SessionStoreError::from)?;
         let done = sqlx::query(
             "UPDATE checkout_sessions \
              SET status = 'COMPLETED', payment_intent_id = ?, completed_at_ms = ? \
@@ -180,9 +198,13 @@ impl SessionStore {
         .bind(now_ms)
         .bind(id.to_string())
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(SessionStoreError::from)?;
+        if done.rows_affected() == 1 && self.queue_webhooks {
+            super::webhooks::enqueue(&mut tx, id, now_ms).await?;
+        }
+        tx.commit().await.map_err(SessionStoreError::from)?;
         let session = self.find(id, now).await?.ok_or(CompleteError::NotFound)?;
         match session.status {
             SessionStatus::Completed
@@ -197,7 +219,7 @@ impl SessionStore {
         }
     }
 
-    async fn read(&self, id: Uuid) -> Result<Option<Session>, SessionStoreError> {
+    pub(super) async fn read(&self, id: Uuid) -> Result<Option<Session>, SessionStoreError> {
         let Some(row) = sqlx::query("SELECT * FROM checkout_sessions WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&self.pool)

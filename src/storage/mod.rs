@@ -10,10 +10,11 @@ pub mod rows;
 mod shared;
 mod sqlite;
 mod sqlite_writer;
+mod sweep;
 
 use crate::domain::{
-    Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
-    UserId,
+    Actor, CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus,
+    StatusChange, UserId,
 };
 use async_trait::async_trait;
 pub use outbox::{
@@ -25,6 +26,7 @@ pub use health::{StorageHealth, StorageUsage, WriteFailure, WriteOutage};
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, write_orders_together};
 pub use sqlite_writer::discard_if_in_transaction;
+pub use sweep::{SweepLease, SweepStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -95,7 +97,7 @@ pub struct OrderPage {
 }
 
 #[async_trait]
-pub trait OrderStore: Send + Sync + 'static {
+pub trait OrderStore: SweepStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<(), StoreError>;
     /// (in use, idle, max) connections, for metrics.
@@ -103,11 +105,13 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Whether writes currently fail, and the sampled size of the database.
     fn storage_health(&self) -> &StorageHealth;
 
-    /// Inserts the order, its items, its creation event and `outbox` in one transaction.
+    /// Inserts the order, its items, its creation event (naming `origin`) and `outbox` in
+    /// one transaction.
     async fn insert_order(
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<Inserted, StoreError>;
     async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     async fn order_by_checkout_session(

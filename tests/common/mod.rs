@@ -4,6 +4,7 @@
 
 pub mod fake_checkout;
 pub mod fake_notifications;
+pub mod process;
 
 pub use fake_checkout::{Behavior, FakeCheckout};
 pub use fake_notifications::FakeNotifications;

@@ -27,11 +27,21 @@ impl Checkout {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, ttl: Duration) -> Self {
+        Self::start_with(dir, ttl, None).await
+    }
+
+    /// With the order webhook of contracts §8 sent as `webhook` says.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        ttl: Duration,
+        webhook: Option<reference_checkout::OrderWebhookConfig>,
+    ) -> Self {
         order_service::telemetry::install_crypto_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let db = format!("sqlite://{}/checkout.db", dir.path().display());
-        let server = reference_checkout::serve(listener, &db, ttl).await.unwrap();
+        let server = reference_checkout::serve_with_webhooks(listener, &db_url(&dir), ttl, webhook)
+            .await
+            .unwrap();
         tokio::spawn(server);
         Self {
             url,
@@ -94,6 +104,11 @@ impl Checkout {
         )
         .await
     }
+}
+
+/// The service's SQLite file, for tests that must look under the API.
+pub fn db_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}/checkout.db", dir.path().display())
 }
 
 pub fn address() -> Value {

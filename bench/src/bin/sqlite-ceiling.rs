@@ -11,8 +11,8 @@
 
 use clap::Parser;
 use order_service::domain::{
-    Address, CheckoutSessionId, EventId, Money, NewOrderItem, Order, OrderDraft, OrderTotals,
-    Quantity, UserId,
+    Address, CheckoutSessionId, EventId, Money, NewOrderItem, Order, OrderDraft, OrderOrigin,
+    OrderTotals, Quantity, UserId,
 };
 use order_service::storage::{NewOutboxEvent, write_orders_together};
 use sqlx::SqlitePool;
@@ -89,7 +89,10 @@ async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> anyho
             (order, event)
         })
         .collect();
-    let group: Vec<_> = orders.iter().map(|(order, event)| (order, event)).collect();
+    let group: Vec<_> = orders
+        .iter()
+        .map(|(order, event)| (order, event, OrderOrigin::Client))
+        .collect();
     let mut tx = pool.begin().await?;
     write_orders_together(&mut tx, &group).await?;
     tx.commit().await?;

@@ -8,7 +8,7 @@ use super::health::{Monitor, PROBE_SQL, StorageUsage, monitor};
 use super::outbox::NewOutboxEvent;
 use super::shared::{Pools, SqlBackend};
 use super::{StorageHealth, StoreError};
-use crate::domain::Order;
+use crate::domain::{Order, OrderOrigin};
 use sqlx::Postgres;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
@@ -76,8 +76,9 @@ impl SqlBackend for PostgresStore {
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<bool, StoreError> {
-        let outcome = new_order::write_new_order(&self.pools.writer, order, outbox).await;
+        let outcome = new_order::write_new_order(&self.pools.writer, order, outbox, origin).await;
         self.health.record_write(&outcome);
         outcome
     }

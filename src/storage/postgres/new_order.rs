@@ -3,8 +3,7 @@
 //! INSERTs and COMMIT. When the session already has an order, `new_order` is empty and
 //! nothing is written.
 
-use crate::domain::Order;
-use crate::domain::order::EVENT_ORDER_CREATED;
+use crate::domain::{Order, OrderOrigin};
 use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::rows::{HistoryRow, InsertRow, ItemRow, NewOutboxRow, OrderRow, column_names};
@@ -15,6 +14,7 @@ pub(super) async fn write_new_order(
     pool: &PgPool,
     order: &Order,
     outbox: &NewOutboxEvent,
+    origin: OrderOrigin,
 ) -> Result<bool, StoreError> {
     let row = OrderRow::from(order);
     let mut query = QueryBuilder::<Postgres>::new(format!(
@@ -29,8 +29,7 @@ pub(super) async fn write_new_order(
     if !items.is_empty() {
         insert_if_new(&mut query, "items", "order_items", &items);
     }
-    let actor = order.user_id.as_str();
-    let history = HistoryRow::new(order, EVENT_ORDER_CREATED, None, actor, None, None);
+    let history = HistoryRow::created(order, origin);
     insert_if_new(&mut query, "history", "order_events", &[history]);
     let event = NewOutboxRow {
         event: outbox,

@@ -1,7 +1,9 @@
 //! The `order_events` (history) and `outbox` rows.
 
 use super::{InsertRow, Value, corrupt, status};
-use crate::domain::{EventId, Order, OrderEvent, OrderId, OrderStatus};
+use crate::domain::{
+    EVENT_ORDER_CREATED, EventId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus,
+};
 use crate::storage::StoreError;
 use crate::storage::outbox::{NewOutboxEvent, OutboxRecord, OutboxStatus};
 use chrono::{DateTime, Utc};
@@ -20,9 +22,19 @@ pub struct HistoryRow {
     tracking_number: Option<String>,
     version: i64,
     at: DateTime<Utc>,
+    origin: Option<String>,
 }
 
 impl HistoryRow {
+    /// The creation entry of `order`, naming the path that created it.
+    pub fn created(order: &Order, origin: OrderOrigin) -> Self {
+        let actor = order.user_id.as_str();
+        Self {
+            origin: Some(origin.as_str().to_owned()),
+            ..Self::new(order, EVENT_ORDER_CREATED, None, actor, None, None)
+        }
+    }
+
     /// The entry for `order` as it now is, having come `from` another status (or been
     /// created, for `None`).
     pub fn new(
@@ -43,6 +55,7 @@ impl HistoryRow {
             tracking_number: tracking_number.map(str::to_owned),
             version: order.version,
             at: order.updated_at,
+            origin: None,
         }
     }
 }
@@ -62,6 +75,7 @@ impl InsertRow for HistoryRow {
             ),
             ("version", Value::BigInt(self.version)),
             ("at", Value::Time(self.at)),
+            ("origin", Value::MaybeText(self.origin.clone())),
         ]
     }
 }
@@ -78,6 +92,11 @@ impl TryFrom<HistoryRow> for OrderEvent {
             version: row.version,
             reason: row.reason,
             tracking_number: row.tracking_number,
+            origin: row
+                .origin
+                .as_deref()
+                .map(|o| OrderOrigin::parse(o).ok_or_else(|| corrupt(format!("origin {o}"))))
+                .transpose()?,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! What a backend must provide to get the shared `OrderStore` implementation.
 
-use crate::domain::Order;
+use crate::domain::{Order, OrderOrigin};
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::{StorageHealth, StoreError};
 use sqlx::{Database, Encode, FromRow, Pool, Type};
@@ -23,6 +23,7 @@ pub trait SqlBackend: Send + Sync + 'static {
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<bool, StoreError>;
 }
 

@@ -15,7 +15,7 @@ use super::outbox::{
 use super::rows::{HistoryRow, ItemRow, ListedOrderRow, NewOutboxRow, OutboxRow};
 use super::{Inserted, OrderFilter, OrderPage, OrderStore, StatusChangeRecord, StoreError};
 use crate::domain::order::{EVENT_STATUS_CHANGED, now};
-use crate::domain::{CheckoutSessionId, EventId, Order, OrderEvent, OrderId};
+use crate::domain::{CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin};
 use chrono::{DateTime, Utc};
 use fetch::{fetch_orders, select_orders};
 use sqlx::{Database, Executor, IntoArguments};
@@ -24,7 +24,7 @@ use uuid::Uuid;
 #[async_trait::async_trait]
 impl<B> OrderStore for B
 where
-    B: SqlBackend,
+    B: SqlBackend + crate::storage::SweepStore,
     for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
     <B::Db as Database>::Arguments: IntoArguments<B::Db>,
     Uuid: Bind<B::Db>,
@@ -64,8 +64,9 @@ where
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<Inserted, StoreError> {
-        if self.write_new_order(order, outbox).await? {
+        if self.write_new_order(order, outbox, origin).await? {
             return Ok(Inserted::Created);
         }
         let existing = self

@@ -3,8 +3,7 @@
 //! multi-row INSERT per table (each order whole or not at all, acknowledged only after
 //! the commit).
 
-use crate::domain::Order;
-use crate::domain::order::EVENT_ORDER_CREATED;
+use crate::domain::{Order, OrderOrigin};
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::rows::{HistoryRow, ItemRow, NewOutboxRow, OrderRow};
 use crate::storage::shared::insert_rows;
@@ -21,6 +20,7 @@ const MAX_GROUP: usize = 32;
 pub(super) struct PendingOrder {
     pub order: Order,
     pub outbox: NewOutboxEvent,
+    pub origin: OrderOrigin,
     pub done: oneshot::Sender<Result<bool, StoreError>>,
 }
 
@@ -74,7 +74,10 @@ pub(super) async fn commit_new_orders(
 
 async fn write_group(writer: &SqlitePool, group: &[PendingOrder]) -> Result<Vec<bool>, StoreError> {
     let mut tx = writer.begin().await?;
-    let orders: Vec<_> = group.iter().map(|p| (&p.order, &p.outbox)).collect();
+    let orders: Vec<_> = group
+        .iter()
+        .map(|p| (&p.order, &p.outbox, p.origin))
+        .collect();
     let created = write_orders_together(&mut tx, &orders).await?;
     // Nothing of the group is stored when COMMIT fails, whatever the reason: the orders
     // are not acknowledged, and the client may retry. (The connection is checked on its
@@ -92,25 +95,25 @@ async fn write_group(writer: &SqlitePool, group: &[PendingOrder]) -> Result<Vec<
 /// benchmark, which measures exactly this write.
 pub async fn write_orders_together(
     conn: &mut sqlx::SqliteConnection,
-    group: &[(&Order, &NewOutboxEvent)],
+    group: &[(&Order, &NewOutboxEvent, OrderOrigin)],
 ) -> Result<Vec<bool>, StoreError> {
     let rows: Vec<OrderRow> = group
         .iter()
-        .map(|(order, _)| OrderRow::from(*order))
+        .map(|(order, _, _)| OrderRow::from(*order))
         .collect();
     let mut orders = insert_rows("orders", &rows);
     orders.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id");
     let inserted: Vec<Uuid> = orders.build_query_scalar().fetch_all(&mut *conn).await?;
-    let created: Vec<&(&Order, &NewOutboxEvent)> = group
+    let created: Vec<&(&Order, &NewOutboxEvent, OrderOrigin)> = group
         .iter()
-        .filter(|(order, _)| inserted.contains(&order.id.0))
+        .filter(|(order, _, _)| inserted.contains(&order.id.0))
         .collect();
     if created.is_empty() {
         return Ok(vec![false; group.len()]);
     }
     let items: Vec<ItemRow> = created
         .iter()
-        .flat_map(|(order, _)| {
+        .flat_map(|(order, _, _)| {
             let lines = order.items.iter().enumerate();
             lines.map(move |(position, item)| ItemRow::new(order, position, item))
         })
@@ -122,16 +125,13 @@ pub async fn write_orders_together(
     }
     let history: Vec<HistoryRow> = created
         .iter()
-        .map(|(order, _)| {
-            let actor = order.user_id.as_str();
-            HistoryRow::new(order, EVENT_ORDER_CREATED, None, actor, None, None)
-        })
+        .map(|(order, _, origin)| HistoryRow::created(order, *origin))
         .collect();
     let mut query = insert_rows("order_events", &history);
     query.build().execute(&mut *conn).await?;
     let events: Vec<NewOutboxRow> = created
         .iter()
-        .map(|(order, event)| NewOutboxRow {
+        .map(|(order, event, _)| NewOutboxRow {
             event,
             now: order.created_at,
         })
@@ -140,6 +140,6 @@ pub async fn write_orders_together(
     query.build().execute(&mut *conn).await?;
     Ok(group
         .iter()
-        .map(|(order, _)| inserted.contains(&order.id.0))
+        .map(|(order, _, _)| inserted.contains(&order.id.0))
         .collect())
 }

@@ -14,7 +14,7 @@ use super::outbox::NewOutboxEvent;
 use super::shared::{Pools, SqlBackend};
 use super::sqlite_writer::{discard_if_in_transaction, probe, usage};
 use super::{StorageHealth, StoreError};
-use crate::domain::Order;
+use crate::domain::{Order, OrderOrigin};
 pub use group_commit::write_orders_together;
 use group_commit::{PendingOrder, commit_new_orders};
 use sqlx::Sqlite;
@@ -104,11 +104,13 @@ impl SqlBackend for SqliteStore {
         &self,
         order: &Order,
         outbox: &NewOutboxEvent,
+        origin: OrderOrigin,
     ) -> Result<bool, StoreError> {
         let (done, outcome) = oneshot::channel();
         let pending = PendingOrder {
             order: order.clone(),
             outbox: outbox.clone(),
+            origin,
             done,
         };
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
