@@ -4,7 +4,7 @@
 //! ports on 127.0.0.1, a random JWT secret), walks the sequence diagram step by step, and
 //! fails loudly on the first step that does not behave as the contract says. Then a second
 //! session is paid and the storefront never calls: the order appears from the Checkout
-//! Service's signed webhook (contracts §8).
+//! Service's signed webhook (docs/interface.md).
 
 mod answers;
 mod flow;

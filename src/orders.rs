@@ -228,7 +228,7 @@ fn visible_to(actor: &Actor, order: Order) -> Result<Order, OrderError> {
     }
 }
 
-/// Who asks for a session's order (contracts §8): the storefront on behalf of a user, or
+/// Who asks for a session's order (docs/interface.md): the storefront on behalf of a user, or
 /// the Checkout Service's webhook, or the reconciliation sweep. It decides the origin
 /// recorded and whether the session's owner must be the caller.
 #[derive(Clone, Copy, Debug)]

@@ -1,4 +1,4 @@
-//! The reconciliation sweep (contracts §8.2): lists the sessions the Checkout Service
+//! The reconciliation sweep (docs/interface.md): lists the sessions the Checkout Service
 //! completed since a watermark kept in the database (minus an overlap for sessions
 //! committed late) and creates each missing order through the same use case as the
 //! storefront's call. The watermark only moves past sessions that were handled (an order

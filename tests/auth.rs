@@ -1,4 +1,4 @@
-//! Authentication and ownership (contracts §2).
+//! Authentication and ownership (docs/interface.md).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! `POST /api/v1/checkout/events` (contracts §8.1): a signed hint from the Checkout Service
+//! `POST /api/v1/checkout/events` (docs/interface.md): a signed hint from the Checkout Service
 //! that a session completed. Signatures are checked (401), the session is read from
 //! Checkout as on the storefront's path, and the order is the session owner's. The race of
 //! storefront calls and webhooks on one session makes exactly one order.

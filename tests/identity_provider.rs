@@ -1,4 +1,4 @@
-//! Tokens as identity providers issue them (contracts §2): a key set served by a local test
+//! Tokens as identity providers issue them (docs/interface.md): a key set served by a local test
 //! server with RSA, EC and Ed25519 keys generated here, rotation, the classic algorithm
 //! confusion attacks, `iss`/`aud`/`exp`/`nbf`/`sub`, roles by JSON Pointer, and readiness
 //! while the key set cannot be loaded.

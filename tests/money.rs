@@ -1,4 +1,4 @@
-//! Money is never silently changed (contracts §4): amounts that would have to be rounded or
+//! Money is never silently changed (docs/interface.md): amounts that would have to be rounded or
 //! guessed at make the session invalid and store nothing; each currency keeps its ISO 4217
 //! minor units in storage and on the wire; a session has at most MAX_ITEMS_PER_ORDER lines.
 

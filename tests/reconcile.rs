@@ -1,4 +1,4 @@
-//! The reconciliation sweep (contracts §8.2) against the real reference Checkout Service
+//! The reconciliation sweep (docs/interface.md) against the real reference Checkout Service
 //! (in-process, no webhook): completed sessions nobody reported become orders, exactly
 //! once; the watermark is stored and survives a restart; a Checkout outage loses nothing;
 //! one instance sweeps at a time.

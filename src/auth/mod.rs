@@ -1,4 +1,4 @@
-//! Who is calling (contracts §2). A bearer token is checked with the HS256 shared secret or
+//! Who is calling (docs/interface.md). A bearer token is checked with the HS256 shared secret or
 //! with the identity provider's key named by its `kid`; the algorithm must be one the key
 //! allows, never one the token picks alone. Its claims become an `Actor`. Knows nothing of HTTP.
 

@@ -1,4 +1,4 @@
-//! The Checkout Service's listing of completed sessions (contracts §6), read by the
+//! The Checkout Service's listing of completed sessions (docs/interface.md), read by the
 //! reconciliation sweep: only each session's id and completion time matter here, since
 //! every session is then read on its own exactly as the storefront's path reads it.
 

@@ -9,7 +9,7 @@ use crate::domain::{CheckoutSessionId, Currency, Money, OrderDraft, OrderTotals,
 use serde_json::value::RawValue;
 use std::str::FromStr;
 
-/// Lines a session may hold unless `MAX_ITEMS_PER_ORDER` says otherwise (contracts §4).
+/// Lines a session may hold unless `MAX_ITEMS_PER_ORDER` says otherwise (docs/interface.md).
 pub const DEFAULT_MAX_ITEMS_PER_ORDER: usize = 500;
 
 /// A session read from the Checkout Service, not yet checked against the business rules.

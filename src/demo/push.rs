@@ -1,4 +1,4 @@
-//! The demo's second path (contracts §8): a customer pays and the storefront never calls
+//! The demo's second path (docs/interface.md): a customer pays and the storefront never calls
 //! (closed tab, lost network); the Checkout Service's signed webhook makes the order anyway.
 
 use super::answers::{OrderView, SessionView, call, expect};

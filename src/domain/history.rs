@@ -19,6 +19,6 @@ pub struct OrderEvent {
     pub version: i64,
     pub reason: Option<String>,
     pub tracking_number: Option<String>,
-    /// On the creation event: which path created the order (contracts §8).
+    /// On the creation event: which path created the order (docs/interface.md).
     pub origin: Option<OrderOrigin>,
 }

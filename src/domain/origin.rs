@@ -1,4 +1,4 @@
-//! Which path created an order (contracts §8): the storefront's call, the Checkout
+//! Which path created an order (docs/interface.md): the storefront's call, the Checkout
 //! Service's webhook, or the reconciliation sweep. Recorded in the creation event and
 //! counted in `/metrics`.
 

@@ -1,4 +1,4 @@
-//! `POST /api/v1/checkout/events` (contracts §8): the Checkout Service tells us a session
+//! `POST /api/v1/checkout/events` (docs/interface.md): the Checkout Service tells us a session
 //! completed. The request is authenticated by its Standard Webhooks signature
 //! (`CHECKOUT_WEBHOOK_SECRET`), not a bearer token, and its body is only a hint: the session
 //! is read from the Checkout Service and the order is created by the same use case as the

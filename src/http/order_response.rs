@@ -70,7 +70,7 @@ pub struct OrderHistoryEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
     /// On the creation event: which path created the order, `client`, `webhook` or
-    /// `sweep` (contracts §8).
+    /// `sweep` (docs/interface.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<&'static str>,
 }

@@ -1,4 +1,4 @@
-//! The completed-sessions listing of the reference Checkout Service (contracts §6), read
+//! The completed-sessions listing of the reference Checkout Service (docs/interface.md), read
 //! by the order service's reconciliation sweep.
 
 use super::session::Session;

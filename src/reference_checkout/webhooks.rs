@@ -1,4 +1,4 @@
-//! The `checkout.session.completed` webhook to the order service (contracts §6, §8).
+//! The `checkout.session.completed` webhook to the order service (docs/interface.md).
 //!
 //! A row of `order_webhooks` is written in the transaction that completes the session
 //! (`SessionStore::complete`); this sender posts it, signed with Standard Webhooks, to

@@ -1,4 +1,4 @@
-//! The reconciliation sweep's row (contracts §8.2): its watermark and the lease that lets
+//! The reconciliation sweep's row (docs/interface.md): its watermark and the lease that lets
 //! one instance sweep at a time. A lease is taken only when free or expired, renewed with
 //! each watermark move, and every move is fenced by the owner: an instance whose lease
 //! expired and was taken over cannot move the watermark any more. PostgreSQL uses the

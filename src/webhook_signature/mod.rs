@@ -1,4 +1,4 @@
-//! Standard Webhooks 1.0 signatures (contracts §5 and §8): the one place that turns a
+//! Standard Webhooks 1.0 signatures (docs/interface.md): the one place that turns a
 //! secret into `webhook-id` / `webhook-timestamp` / `webhook-signature` headers and checks
 //! them on the receiving side. It knows nothing of HTTP frameworks or storage, so the
 //! outbox, the reference checkout-service and the order service's event endpoint share it.

@@ -30,7 +30,7 @@ impl Checkout {
         Self::start_with(dir, ttl, None).await
     }
 
-    /// With the order webhook of contracts §8 sent as `webhook` says.
+    /// With the order webhook of docs/interface.md sent as `webhook` says.
     pub async fn start_with(
         dir: tempfile::TempDir,
         ttl: Duration,

@@ -1,4 +1,4 @@
-//! `GET /api/v1/checkout/sessions?status=COMPLETED…` (contracts §6): completed sessions
+//! `GET /api/v1/checkout/sessions?status=COMPLETED…` (docs/interface.md): completed sessions
 //! oldest first, keyset pages that neither skip nor repeat a session when several share
 //! one completion time.
 

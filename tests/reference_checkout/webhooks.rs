@@ -1,4 +1,4 @@
-//! The `checkout.session.completed` webhook (contracts §6, §8): queued with the completion,
+//! The `checkout.session.completed` webhook (docs/interface.md): queued with the completion,
 //! signed with Standard Webhooks, retried until a 2xx, never redirected, given up on a 400.
 
 use super::harness::{Checkout, db_url, seed_cart};
