@@ -13,3 +13,4 @@ pub mod outbox_admin;
 pub mod reference_checkout;
 pub mod storage;
 pub mod telemetry;
+pub mod webhook_signature;
