@@ -1,9 +1,9 @@
 //! Builds the service from its configuration and runs the HTTP server beside the outbox
 //! worker until shutdown.
 
+use crate::auth::Authenticator;
 use crate::checkout::{CheckoutClient, CheckoutClientConfig};
 use crate::config::Config;
-use crate::http::auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::orders::OrderService;
 use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
@@ -69,19 +69,18 @@ impl App {
             },
             wake.clone(),
         );
-        let auth = match config
-            .jwt_secret
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            Some(secret) => Authenticator::hs256(secret)?,
+        let auth = match config.auth_settings() {
+            Some(settings) => Authenticator::new(settings)?,
             None => {
                 tracing::warn!("AUTH_DISABLED=true: every request is treated as an admin");
                 Authenticator::Disabled
             }
         };
         let state = AppState {
-            orders: Arc::new(OrderService::new(store.clone(), checkout, wake)),
+            orders: Arc::new(
+                OrderService::new(store.clone(), checkout, wake)
+                    .with_max_items_per_order(config.max_items_per_order),
+            ),
             outbox_admin: Arc::new(OutboxAdmin::new(store.clone())),
             store: store.clone(),
             auth: Arc::new(auth),

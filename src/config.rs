@@ -1,5 +1,6 @@
 //! Configuration from the environment (README, Configuration; docs/interface.md §5), with a flag for every variable.
 
+use crate::auth::{AuthSettings, JwksSettings};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use std::time::Duration;
@@ -68,12 +69,36 @@ pub struct Config {
     /// HS256 secret of the bearer tokens.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// JSON Web Key Set of the identity provider (RS256, ES256, EdDSA tokens, by `kid`).
+    #[arg(long, env = "JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+    /// Seconds between scheduled refreshes of the key set.
+    #[arg(long, env = "JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub jwt_jwks_refresh_secs: u64,
+    /// When set, a token's `iss` must equal it.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// When set, a token's `aud` must contain it; unset, `aud` is not checked.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+    /// JSON Pointer to the token's array of roles (Keycloak: `/realm_access/roles`).
+    #[arg(long, env = "JWT_ROLES_CLAIM", default_value = "/roles")]
+    pub jwt_roles_claim: String,
+    /// The role that may read and change any order (exact match).
+    #[arg(long, env = "JWT_ADMIN_ROLE", default_value = "admin")]
+    pub jwt_admin_role: String,
     /// Accept every request as an admin without a token (local development only).
     #[arg(long, env = "AUTH_DISABLED", default_value = "false", value_parser = BoolishValueParser::new())]
     pub auth_disabled: bool,
     /// Comma-separated origins allowed by CORS.
     #[arg(long, env = "CORS_ORIGINS")]
     pub cors_origins: Option<String>,
+    /// Most lines one checkout session may hold; more is `CHECKOUT_SESSION_INVALID`.
+    #[arg(long, env = "MAX_ITEMS_PER_ORDER", default_value_t = 500)]
+    pub max_items_per_order: usize,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -91,7 +116,8 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "JWT_SECRET is not set: set JWT_SECRET to the HS256 secret of your bearer tokens, \
+        "neither JWT_SECRET nor JWT_JWKS_URL is set: set JWT_JWKS_URL to your identity \
+         provider's key set, JWT_SECRET to the HS256 secret of your bearer tokens, \
          or AUTH_DISABLED=true to run without authentication (development only)"
     )]
     MissingJwtSecret,
@@ -99,19 +125,28 @@ pub enum ConfigError {
     BadSigningSecret(crate::webhook_signature::SecretError),
     #[error("OUTBOX_GIVE_UP_HOURS and OUTBOX_RETENTION_DAYS must be positive numbers")]
     BadOutboxAge,
+    #[error("JWT_ROLES_CLAIM must be a JSON Pointer such as /roles or /realm_access/roles")]
+    RolesClaimNotAPointer,
+    #[error("MAX_ITEMS_PER_ORDER must be at least 1")]
+    NoItemsAllowed,
 }
 
 impl Config {
     /// Refuses configurations the service must not start with.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let secret = self.jwt_secret.as_deref().unwrap_or("").trim();
-        if secret.is_empty() && !self.auth_disabled {
+        if self.auth_settings().is_none() && !self.auth_disabled {
             return Err(ConfigError::MissingJwtSecret);
         }
         self.signing_secrets()?;
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !positive(self.outbox_give_up_hours) || !positive(self.outbox_retention_days) {
             return Err(ConfigError::BadOutboxAge);
+        }
+        if !self.jwt_roles_claim.is_empty() && !self.jwt_roles_claim.starts_with('/') {
+            return Err(ConfigError::RolesClaimNotAPointer);
+        }
+        if self.max_items_per_order == 0 {
+            return Err(ConfigError::NoItemsAllowed);
         }
         Ok(())
     }
@@ -126,6 +161,29 @@ impl Config {
                 .map(Some)
                 .map_err(ConfigError::BadSigningSecret),
         }
+    }
+
+    /// How bearer tokens are checked; `None` when neither a secret nor a key set is set.
+    pub fn auth_settings(&self) -> Option<AuthSettings> {
+        fn set(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let secret = set(&self.jwt_secret).map(str::to_owned);
+        let jwks = set(&self.jwt_jwks_url).map(|url| {
+            JwksSettings::new(url, Duration::from_secs(self.jwt_jwks_refresh_secs.max(1)))
+        });
+        if secret.is_none() && jwks.is_none() {
+            return None;
+        }
+        Some(AuthSettings {
+            secret,
+            jwks,
+            issuer: set(&self.jwt_issuer).map(str::to_owned),
+            audience: set(&self.jwt_audience).map(str::to_owned),
+            leeway_secs: self.jwt_leeway_secs,
+            roles_claim: self.jwt_roles_claim.trim().to_owned(),
+            admin_role: self.jwt_admin_role.clone(),
+        })
     }
 
     pub fn checkout_timeout(&self) -> Duration {
@@ -159,6 +217,14 @@ impl Config {
         config.nats_url = None;
         config.jwt_secret = None;
         config.notification_signing_secret = None;
+        config.jwt_jwks_url = None;
+        config.jwt_jwks_refresh_secs = 300;
+        config.jwt_issuer = None;
+        config.jwt_audience = None;
+        config.jwt_leeway_secs = 30;
+        config.jwt_roles_claim = "/roles".into();
+        config.jwt_admin_role = "admin".into();
+        config.max_items_per_order = 500;
         config.auth_disabled = false;
         config.cors_origins = None;
         config

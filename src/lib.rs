@@ -2,6 +2,7 @@
 //! confirms it to the customer through a transactional outbox.
 
 pub mod app;
+pub mod auth;
 pub mod checkout;
 pub mod config;
 pub mod demo;

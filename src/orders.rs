@@ -2,7 +2,9 @@
 //! through its lifecycle. Coordinates the checkout client, the store and the outbox;
 //! knows nothing of HTTP.
 
-use crate::checkout::{CheckoutClient, CheckoutError, SessionRejection};
+use crate::checkout::{
+    CheckoutClient, CheckoutError, DEFAULT_MAX_ITEMS_PER_ORDER, SessionRejection,
+};
 use crate::domain::{
     Actor, CheckoutSessionId, Order, OrderEvent, OrderId, OrderStatus, StatusChange,
     TransitionError, UserId,
@@ -51,6 +53,7 @@ pub struct OrderService {
     store: SharedStore,
     checkout: CheckoutClient,
     outbox_wake: Arc<Notify>,
+    max_items_per_order: usize,
 }
 
 impl OrderService {
@@ -59,7 +62,14 @@ impl OrderService {
             store,
             checkout,
             outbox_wake,
+            max_items_per_order: DEFAULT_MAX_ITEMS_PER_ORDER,
         }
+    }
+
+    /// Sessions with more lines than this are invalid (`MAX_ITEMS_PER_ORDER`).
+    pub fn with_max_items_per_order(mut self, max: usize) -> Self {
+        self.max_items_per_order = max;
+        self
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -82,7 +92,7 @@ impl OrderService {
         if !actor.is_admin && owner.as_ref() != Some(&actor.user_id) {
             return Err(OrderError::SessionOfAnotherUser);
         }
-        let order = Order::place(session.into_draft()?);
+        let order = Order::place(session.into_draft_with(self.max_items_per_order)?);
         let confirmation = NewOutboxEvent::order_confirmation(&order);
         match self.store.insert_order(&order, &confirmation).await? {
             Inserted::Created => {

@@ -3,6 +3,9 @@
 
 mod client;
 mod session;
+mod session_wire;
 
 pub use client::{CheckoutClient, CheckoutClientConfig, CheckoutError};
-pub use session::{CheckoutSession, SessionParseError, SessionRejection};
+pub use session::{
+    CheckoutSession, DEFAULT_MAX_ITEMS_PER_ORDER, SessionParseError, SessionRejection,
+};

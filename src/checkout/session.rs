@@ -4,64 +4,13 @@
 //! text) so that a well-formed but unusable session is told apart from garbage; the
 //! conversion into an `OrderDraft` then applies every business rule once.
 
-use crate::domain::{
-    Address, CheckoutSessionId, Money, NewOrderItem, OrderDraft, OrderTotals, Quantity, UserId,
-};
-use rust_decimal::Decimal;
-use serde::Deserialize;
+use super::session_wire::{Envelope, WireSession, loose_text, parse_item, to_address};
+use crate::domain::{CheckoutSessionId, Currency, Money, OrderDraft, OrderTotals, UserId};
 use serde_json::value::RawValue;
 use std::str::FromStr;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireSession {
-    id: Option<Box<RawValue>>,
-    user_id: Option<Box<RawValue>>,
-    email: Option<String>,
-    status: Option<String>,
-    currency: Option<String>,
-    cart_snapshot: Option<WireCart>,
-    items: Option<Vec<WireItem>>,
-    subtotal: Option<Box<RawValue>>,
-    shipping_amount: Option<Box<RawValue>>,
-    tax_amount: Option<Box<RawValue>>,
-    discount_amount: Option<Box<RawValue>>,
-    total_amount: Option<Box<RawValue>>,
-    shipping_address: Option<WireAddress>,
-    billing_address: Option<WireAddress>,
-    payment_intent_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireCart {
-    items: Option<Vec<WireItem>>,
-    subtotal: Option<Box<RawValue>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireItem {
-    product_id: Option<Box<RawValue>>,
-    name: Option<String>,
-    price: Option<Box<RawValue>>,
-    quantity: Option<Box<RawValue>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct WireAddress {
-    street: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    country: Option<String>,
-    postal_code: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-}
+/// Lines a session may hold unless `MAX_ITEMS_PER_ORDER` says otherwise (contracts §4).
+pub const DEFAULT_MAX_ITEMS_PER_ORDER: usize = 500;
 
 /// A session read from the Checkout Service, not yet checked against the business rules.
 pub struct CheckoutSession {
@@ -87,18 +36,6 @@ pub enum SessionParseError {
     Malformed(String),
     #[error("answer is session {got}, not the requested {asked}")]
     WrongSession { asked: String, got: String },
-}
-
-/// Text of a JSON string, or the literal text of a number.
-fn loose_text(raw: &RawValue) -> Option<String> {
-    let text = raw.get().trim();
-    if text.starts_with('"') {
-        serde_json::from_str::<String>(text).ok()
-    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        Some(text.to_owned())
-    } else {
-        None
-    }
 }
 
 impl CheckoutSession {
@@ -129,8 +66,14 @@ impl CheckoutSession {
             .and_then(|u| UserId::parse(&u))
     }
 
-    /// Applies the contract's rules: COMPLETED, at least one item, usable data, totals that add up.
+    /// `into_draft_with` the contract's default limit of lines.
     pub fn into_draft(self) -> Result<OrderDraft, SessionRejection> {
+        self.into_draft_with(DEFAULT_MAX_ITEMS_PER_ORDER)
+    }
+
+    /// Applies the contract's rules: COMPLETED, at least one and at most `max_items` lines,
+    /// a known currency, amounts exact in it, usable data, totals that add up.
+    pub fn into_draft_with(self, max_items: usize) -> Result<OrderDraft, SessionRejection> {
         let owner = self.user_id();
         let wire = self.wire;
         let status = wire
@@ -159,25 +102,43 @@ impl CheckoutSession {
             return Err(SessionRejection::Empty);
         }
         let invalid = |msg: String| SessionRejection::Invalid(msg);
+        if raw_items.len() > max_items {
+            return Err(invalid(format!(
+                "the session has {} lines; at most {max_items} are accepted",
+                raw_items.len()
+            )));
+        }
         let user_id = owner.ok_or_else(|| invalid("userId is missing".into()))?;
+        let code = wire
+            .currency
+            .unwrap_or_else(|| "USD".to_owned())
+            .trim()
+            .to_ascii_uppercase();
+        let currency = Currency::parse(&code).ok_or_else(|| {
+            tracing::info!(currency = %code, "checkout session currency is not an ISO 4217 code");
+            invalid("currency is not an ISO 4217 currency".into())
+        })?;
         let items = raw_items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| parse_item(item).map_err(|e| invalid(format!("item {i}: {e}"))))
+            .map(|(i, item)| {
+                parse_item(item, currency).map_err(|e| invalid(format!("item {i}: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let amount =
             |name: &str, raw: Option<Box<RawValue>>| -> Result<Option<Money>, SessionRejection> {
                 match raw {
                     None => Ok(None),
                     Some(raw) if raw.get() == "null" => Ok(None),
-                    Some(raw) => Money::parse_json(raw.get())
+                    Some(raw) => Money::parse_json_in(raw.get(), currency)
                         .map(Some)
                         .map_err(|e| invalid(format!("{name}: {e}"))),
                 }
             };
-        let shipping = amount("shippingAmount", wire.shipping_amount)?.unwrap_or_default();
-        let tax = amount("taxAmount", wire.tax_amount)?.unwrap_or_default();
-        let discount = amount("discountAmount", wire.discount_amount)?.unwrap_or_default();
+        let zero = Money::zero(currency.minor_units());
+        let shipping = amount("shippingAmount", wire.shipping_amount)?.unwrap_or(zero);
+        let tax = amount("taxAmount", wire.tax_amount)?.unwrap_or(zero);
+        let discount = amount("discountAmount", wire.discount_amount)?.unwrap_or(zero);
         let subtotal = amount("subtotal", stated_subtotal)?;
         let total = amount("totalAmount", wire.total_amount)?;
         let totals = OrderTotals::compute(&items, shipping, tax, discount, subtotal, total)
@@ -190,68 +151,18 @@ impl CheckoutSession {
             None => shipping_address.clone(),
             Some(a) => to_address(a).map_err(|e| invalid(format!("billingAddress: {e}")))?,
         };
-        let currency = wire
-            .currency
-            .unwrap_or_else(|| "USD".to_owned())
-            .trim()
-            .to_ascii_uppercase();
-        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            tracing::info!(
-                currency,
-                "checkout session currency is not an ISO 4217 code"
-            );
-            return Err(invalid("currency is not an ISO 4217 code".into()));
-        }
         Ok(OrderDraft {
             user_id,
             email: wire.email.filter(|e| !e.trim().is_empty()),
             checkout_session_id: self.id,
             payment_intent_id: wire.payment_intent_id.filter(|p| !p.trim().is_empty()),
-            currency,
+            currency: currency.code().to_owned(),
             items,
             totals,
             shipping_address,
             billing_address,
         })
     }
-}
-
-fn parse_item(item: WireItem) -> Result<NewOrderItem, String> {
-    let product_id = item
-        .product_id
-        .as_deref()
-        .and_then(loose_text)
-        .filter(|p| !p.trim().is_empty() && p.len() <= 255)
-        .ok_or("productId is missing")?;
-    let price = item.price.ok_or("price is missing")?;
-    let price = Money::parse_json(price.get()).map_err(|e| format!("price: {e}"))?;
-    let quantity = item
-        .quantity
-        .as_deref()
-        .and_then(loose_text)
-        .and_then(|q| Decimal::from_str(q.trim()).ok())
-        .filter(|q| q.fract().is_zero() && q.is_sign_positive())
-        .and_then(|q| u64::try_from(q).ok())
-        .and_then(Quantity::new)
-        .ok_or("quantity must be a whole number of at least 1")?;
-    Ok(NewOrderItem {
-        product_id,
-        name: item.name.filter(|n| !n.trim().is_empty()),
-        price,
-        quantity,
-    })
-}
-
-fn to_address(a: WireAddress) -> Result<Address, String> {
-    let f = |v: Option<String>| v.unwrap_or_default();
-    Address::new(
-        &f(a.street),
-        &f(a.city),
-        &f(a.state),
-        &f(a.country),
-        &f(a.postal_code),
-    )
-    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `ApiError`: the one place that picks a status code and writes `application/problem+json`
 //! (RFC 9457) with a machine-readable `code`. Internal details are logged here, once.
 
+use crate::auth::AuthError;
 use crate::checkout::{CheckoutError, SessionRejection};
 use crate::orders::OrderError;
 use crate::storage::StoreError;
@@ -101,6 +102,20 @@ impl ApiError {
             "Internal error",
             "the request could not be completed; it has been logged",
         )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Rejected(detail) => ApiError::unauthorized(detail),
+            AuthError::Unavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AUTH_UNAVAILABLE",
+                "Authentication unavailable",
+                "the identity provider's signing keys have not been loaded yet; retry shortly",
+            ),
+        }
     }
 }
 

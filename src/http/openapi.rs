@@ -45,7 +45,8 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
-        // Every authenticated operation can answer 400 (bad input) and 401 (bad token).
+        // Every authenticated operation can answer 400 (bad input), 401 (bad token) and 503
+        // (the key set that checks tokens is not loaded yet).
         let problem = |description: &str| {
             let content = ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
@@ -66,6 +67,10 @@ impl Modify for BearerAuth {
                     .or_insert_with(|| problem("VALIDATION_ERROR: malformed input").into());
                 responses.entry("401".into()).or_insert_with(|| {
                     problem("UNAUTHORIZED: missing, malformed, badly signed or expired token")
+                        .into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    problem("AUTH_UNAVAILABLE: the identity provider's key set is not loaded yet")
                         .into()
                 });
             }

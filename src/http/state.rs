@@ -1,6 +1,6 @@
 //! What every handler can reach.
 
-use super::auth::Authenticator;
+use crate::auth::Authenticator;
 use crate::orders::OrderService;
 use crate::outbox_admin::OutboxAdmin;
 use crate::storage::SharedStore;

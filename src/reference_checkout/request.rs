@@ -5,7 +5,7 @@
 //! path of the field that caused it. Amounts reuse the order domain's exact `Money` and
 //! its `OrderTotals`, so both sides of the flow add up the same way.
 
-use crate::domain::{Address, Money, NewOrderItem, OrderTotals, Quantity, UserId};
+use crate::domain::{Address, Currency, Money, NewOrderItem, OrderTotals, Quantity, UserId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -100,18 +100,18 @@ impl TryFrom<CreateSessionRequest> for NewSession {
                 "is required and must look like an e-mail address",
             ));
         }
-        let currency = req
+        let code = req
             .currency
             .as_deref()
             .map(str::trim)
             .unwrap_or_default()
             .to_ascii_uppercase();
-        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(invalid(
+        let currency = Currency::parse(&code).ok_or_else(|| {
+            invalid(
                 "currency",
-                "is required and must be a three-letter ISO 4217 code",
-            ));
-        }
+                "is required and must be an ISO 4217 currency code",
+            )
+        })?;
         let cart_id = match req.cart_id.as_deref().map(str::trim) {
             None | Some("") => Uuid::new_v4().to_string(),
             Some(id) if id.len() <= 255 => id.to_owned(),
@@ -127,11 +127,11 @@ impl TryFrom<CreateSessionRequest> for NewSession {
         let items = raw_items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| parse_item(&format!("items[{i}]"), item))
+            .map(|(i, item)| parse_item(&format!("items[{i}]"), item, currency))
             .collect::<Result<Vec<_>, _>>()?;
-        let shipping = amount("shippingAmount", req.shipping_amount.as_deref())?;
-        let tax = amount("taxAmount", req.tax_amount.as_deref())?;
-        let discount = amount("discountAmount", req.discount_amount.as_deref())?;
+        let shipping = amount("shippingAmount", req.shipping_amount.as_deref(), currency)?;
+        let tax = amount("taxAmount", req.tax_amount.as_deref(), currency)?;
+        let discount = amount("discountAmount", req.discount_amount.as_deref(), currency)?;
         let totals = OrderTotals::compute(&items, shipping, tax, discount, None, None)
             .map_err(|e| invalid("discountAmount", e))?;
         let shipping_address = req
@@ -145,7 +145,7 @@ impl TryFrom<CreateSessionRequest> for NewSession {
         Ok(Self {
             user_id,
             email: email.to_owned(),
-            currency,
+            currency: currency.code().to_owned(),
             cart_id,
             items,
             totals,
@@ -156,14 +156,22 @@ impl TryFrom<CreateSessionRequest> for NewSession {
 }
 
 /// An optional amount: absent or `null` is zero.
-fn amount(field: &str, raw: Option<&RawValue>) -> Result<Money, InvalidSession> {
+fn amount(
+    field: &str,
+    raw: Option<&RawValue>,
+    currency: Currency,
+) -> Result<Money, InvalidSession> {
     match raw.map(RawValue::get) {
-        None | Some("null") => Ok(Money::ZERO),
-        Some(text) => Money::parse_json(text).map_err(|e| invalid(field, e)),
+        None | Some("null") => Ok(Money::zero(currency.minor_units())),
+        Some(text) => Money::parse_json_in(text, currency).map_err(|e| invalid(field, e)),
     }
 }
 
-fn parse_item(path: &str, item: ItemRequest) -> Result<NewOrderItem, InvalidSession> {
+fn parse_item(
+    path: &str,
+    item: ItemRequest,
+    currency: Currency,
+) -> Result<NewOrderItem, InvalidSession> {
     let product_id = item
         .product_id
         .map(|p| p.trim().to_owned())
@@ -178,7 +186,8 @@ fn parse_item(path: &str, item: ItemRequest) -> Result<NewOrderItem, InvalidSess
         .price
         .ok_or_else(|| invalid(format!("{path}.price"), "is required"))
         .and_then(|raw| {
-            Money::parse_json(raw.get()).map_err(|e| invalid(format!("{path}.price"), e))
+            Money::parse_json_in(raw.get(), currency)
+                .map_err(|e| invalid(format!("{path}.price"), e))
         })?;
     // A JSON integer only: `1.5`, `"2"` and `0` are refused rather than guessed at.
     let quantity = item

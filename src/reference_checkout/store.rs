@@ -7,7 +7,7 @@
 
 use super::request::NewSession;
 use super::session::{CartSnapshot, Session, SessionItem, SessionStatus};
-use crate::domain::{Address, Money};
+use crate::domain::{Address, Currency, Money};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
@@ -51,8 +51,10 @@ fn time(ms: i64) -> Result<DateTime<Utc>, SessionStoreError> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(format!("timestamp {ms}")))
 }
 
-fn money(row: &SqliteRow, column: &str) -> Result<Money, SessionStoreError> {
-    Money::from_minor_units(row.try_get(column)?).map_err(|e| corrupt(format!("{column}: {e}")))
+/// `minor_units`: the exponent of the session's currency, which the stored integers count in.
+fn money(row: &SqliteRow, column: &str, minor_units: u32) -> Result<Money, SessionStoreError> {
+    Money::from_minor_units(row.try_get(column)?, minor_units)
+        .map_err(|e| corrupt(format!("{column}: {e}")))
 }
 
 fn address(text: Option<String>) -> Result<Option<Address>, SessionStoreError> {
@@ -203,6 +205,8 @@ impl SessionStore {
         else {
             return Ok(None);
         };
+        let currency: String = row.try_get("currency")?;
+        let units = Currency::minor_units_of(&currency);
         let items = sqlx::query(
             "SELECT product_id, name, price_minor, quantity FROM checkout_session_items \
              WHERE session_id = ? ORDER BY position",
@@ -215,18 +219,19 @@ impl SessionStore {
             Ok(SessionItem {
                 product_id: r.try_get("product_id")?,
                 name: r.try_get("name")?,
-                price: money(r, "price_minor")?,
+                price: money(r, "price_minor", units)?,
                 quantity: u32::try_from(r.try_get::<i64, _>("quantity")?).map_err(corrupt)?,
             })
         })
         .collect::<Result<Vec<_>, SessionStoreError>>()?;
-        session_from_row(&row, items).map(Some)
+        session_from_row(&row, items, units).map(Some)
     }
 }
 
 fn session_from_row(
     row: &SqliteRow,
     items: Vec<SessionItem>,
+    units: u32,
 ) -> Result<Session, SessionStoreError> {
     let id: String = row.try_get("id")?;
     let status: String = row.try_get("status")?;
@@ -243,12 +248,12 @@ fn session_from_row(
         cart_snapshot: CartSnapshot {
             cart_id: row.try_get("cart_id")?,
             items,
-            subtotal: money(row, "subtotal_minor")?,
+            subtotal: money(row, "subtotal_minor", units)?,
         },
-        shipping_amount: money(row, "shipping_minor")?,
-        tax_amount: money(row, "tax_minor")?,
-        discount_amount: money(row, "discount_minor")?,
-        total_amount: money(row, "total_minor")?,
+        shipping_amount: money(row, "shipping_minor", units)?,
+        tax_amount: money(row, "tax_minor", units)?,
+        discount_amount: money(row, "discount_minor", units)?,
+        total_amount: money(row, "total_minor", units)?,
         shipping_address,
         billing_address,
         payment_intent_id: row.try_get("payment_intent_id")?,

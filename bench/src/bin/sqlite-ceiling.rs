@@ -45,7 +45,7 @@ struct Args {
 /// A new order as the service places it (v7 ids), with a fresh checkout session.
 fn bench_order() -> Order {
     let address = Address::new("123 Main St", "Anytown", "CA", "US", "12345").expect("address");
-    let money = |minor| Money::from_minor_units(minor).expect("amount");
+    let money = |minor| Money::from_minor_units(minor, 2).expect("amount");
     let item = |product: &str, name: &str, price, quantity| NewOrderItem {
         product_id: product.to_owned(),
         name: Some(name.to_owned()),

@@ -18,8 +18,9 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn money(minor: i64, column: &str) -> Result<Money, StoreError> {
-    Money::from_minor_units(minor).map_err(|e| corrupt(format!("{column}: {e}")))
+/// `minor_units`: the exponent of the order's currency, which the stored integers count in.
+fn money(minor: i64, minor_units: u32, column: &str) -> Result<Money, StoreError> {
+    Money::from_minor_units(minor, minor_units).map_err(|e| corrupt(format!("{column}: {e}")))
 }
 
 fn status(text: &str) -> Result<OrderStatus, StoreError> {

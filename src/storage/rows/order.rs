@@ -2,7 +2,7 @@
 
 use super::{InsertRow, Value, corrupt, money, status};
 use crate::domain::{
-    Address, CheckoutSessionId, Order, OrderId, OrderItem, OrderItemId, Quantity, UserId,
+    Address, CheckoutSessionId, Currency, Order, OrderId, OrderItem, OrderItemId, Quantity, UserId,
 };
 use crate::storage::StoreError;
 use chrono::{DateTime, Utc};
@@ -97,6 +97,7 @@ impl From<&Order> for OrderRow {
 impl TryFrom<OrderRow> for Order {
     type Error = StoreError;
     fn try_from(row: OrderRow) -> Result<Self, StoreError> {
+        let units = Currency::minor_units_of(&row.currency);
         Ok(Order {
             id: OrderId(row.id),
             user_id: UserId::parse(&row.user_id).ok_or_else(|| corrupt("blank user_id"))?,
@@ -104,11 +105,11 @@ impl TryFrom<OrderRow> for Order {
             payment_intent_id: row.payment_intent_id,
             status: status(&row.status)?,
             currency: row.currency,
-            total_amount: money(row.total_minor, "total_minor")?,
-            subtotal_amount: money(row.subtotal_minor, "subtotal_minor")?,
-            shipping_amount: money(row.shipping_minor, "shipping_minor")?,
-            tax_amount: money(row.tax_minor, "tax_minor")?,
-            discount_amount: money(row.discount_minor, "discount_minor")?,
+            total_amount: money(row.total_minor, units, "total_minor")?,
+            subtotal_amount: money(row.subtotal_minor, units, "subtotal_minor")?,
+            shipping_amount: money(row.shipping_minor, units, "shipping_minor")?,
+            tax_amount: money(row.tax_minor, units, "tax_minor")?,
+            discount_amount: money(row.discount_minor, units, "discount_minor")?,
             items: Vec::new(),
             shipping_address: row.shipping_address.0,
             billing_address: row.billing_address.0,
@@ -170,14 +171,15 @@ impl ItemRow {
     }
 }
 
-impl TryFrom<ItemRow> for OrderItem {
-    type Error = StoreError;
-    fn try_from(row: ItemRow) -> Result<Self, StoreError> {
+impl ItemRow {
+    /// The item, its price read in the minor units of its order's currency.
+    pub fn into_item(self, minor_units: u32) -> Result<OrderItem, StoreError> {
+        let row = self;
         Ok(OrderItem {
             id: OrderItemId(row.id),
             product_id: row.product_id,
             name: row.name,
-            price: money(row.price_minor, "price_minor")?,
+            price: money(row.price_minor, minor_units, "price_minor")?,
             quantity: u64::try_from(row.quantity)
                 .ok()
                 .and_then(Quantity::new)

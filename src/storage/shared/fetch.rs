@@ -2,7 +2,7 @@
 
 use super::{Bind, Decoded};
 use crate::domain::Address;
-use crate::domain::{Order, OrderItem};
+use crate::domain::{Currency, Order, OrderItem};
 use crate::storage::StoreError;
 use crate::storage::rows::{InsertRow, ItemRow, ListedOrderRow, Value, column_names};
 use chrono::{DateTime, Utc};
@@ -39,12 +39,16 @@ where
         ids.push_bind(order.id.0);
     }
     items.push(") ORDER BY order_id, position");
+    let units: HashMap<Uuid, u32> = (orders.iter())
+        .map(|(_, order)| (order.id.0, Currency::minor_units_of(&order.currency)))
+        .collect();
     let mut by_order: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
     for row in items.build_query_as::<ItemRow>().fetch_all(pool).await? {
+        let minor_units = units[&row.order_id];
         by_order
             .entry(row.order_id)
             .or_default()
-            .push(row.try_into()?);
+            .push(row.into_item(minor_units)?);
     }
     for (_, order) in &mut orders {
         order.items = by_order.remove(&order.id.0).unwrap_or_default();
