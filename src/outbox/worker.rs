@@ -205,6 +205,20 @@ impl OutboxWorker {
         let Some(token) = event.lease_token else {
             return;
         };
+        // A fresh full lease for this event before it goes out; if the claim lost it while
+        // the event waited its turn, another instance has it: do not send.
+        match self
+            .store
+            .renew_outbox_event(event.id, token, self.config.lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return self.lost_lease(&event, "not sent"),
+            Err(e) => {
+                tracing::warn!(event_id = %event.id, error = %e, "could not renew the outbox lease before sending; not sent");
+                return;
+            }
+        }
         let attempts = event.attempts + 1;
         let started = Instant::now();
         let at = chrono::Utc::now();
@@ -311,7 +325,7 @@ impl OutboxWorker {
 
     fn lost_lease(&self, event: &OutboxRecord, what: &str) {
         metrics::counter!("outbox_lost_leases_total").increment(1);
-        tracing::warn!(event_id = %event.id, worker = %self.worker_id, "outbox event {what} after this instance lost its lease; outcome not recorded");
+        tracing::warn!(event_id = %event.id, worker = %self.worker_id, "outbox event {what}: this instance lost its lease; nothing recorded");
     }
 }
 

@@ -131,6 +131,14 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Extends the lease of every still-pending event of the claim `token` by `lease` from
     /// now (database clock); how many it extended.
     async fn renew_outbox_lease(&self, token: Uuid, lease: Duration) -> Result<u64, StoreError>;
+    /// Extends the lease of one event of the claim `token` right before it is sent;
+    /// `false` when the claim no longer holds it (then it must not be sent).
+    async fn renew_outbox_event(
+        &self,
+        id: EventId,
+        token: Uuid,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
     /// Records that one sink has the event; `false` when the claim lost its lease.
     async fn mark_outbox_sink_done(
         &self,

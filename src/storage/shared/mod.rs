@@ -216,6 +216,26 @@ where
         Ok(B::rows_affected(&done))
     }
 
+    async fn renew_outbox_event(
+        &self,
+        id: EventId,
+        token: Uuid,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET locked_until = {} WHERE id = $1 AND lease_token = $2 \
+             AND status = 'PENDING'",
+            B::lease_until("$3")
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .bind(token)
+            .bind(millis(lease))
+            .execute(&self.pools().writer)
+            .await?;
+        Ok(B::rows_affected(&done) == 1)
+    }
+
     async fn mark_outbox_sink_done(
         &self,
         id: EventId,
