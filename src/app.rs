@@ -45,7 +45,7 @@ impl App {
             .notification_service_url
             .as_deref()
             .filter(|u| !u.trim().is_empty())
-            .map(|url| Notifier::new(url, notification_timeout))
+            .map(|url| Notifier::new(url, notification_timeout, config.signing_secrets()?))
             .transpose()?;
         let nats = match config.nats_url.as_deref().filter(|u| !u.trim().is_empty()) {
             Some(url) => Some(NatsPublisher::connect(url, Duration::from_secs(5)).await?),
@@ -61,8 +61,10 @@ impl App {
                 lease: Duration::from_secs(config.outbox_lease_secs.max(1)),
                 backoff: Backoff {
                     first: Duration::from_millis(config.outbox_retry_base_ms.max(1)),
-                    cap: Duration::from_secs(60),
+                    cap: Duration::from_secs(config.outbox_retry_max_delay_secs.max(1)),
                 },
+                give_up_after: Duration::from_secs_f64(config.outbox_give_up_hours * 3600.0),
+                retention: Duration::from_secs_f64(config.outbox_retention_days * 86400.0),
                 ..OutboxWorkerConfig::default()
             },
             wake.clone(),
@@ -133,7 +135,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(addr = %self.local_addr(), backend = self.store.backend(), database = %self.database, "order service listening");
-        let worker = tokio::spawn(self.worker.run(stop_rx.clone()));
+        let mut worker = tokio::spawn(self.worker.run(stop_rx.clone()));
         let sweeper = self
             .reconciler
             .map(|(reconciler, every)| tokio::spawn(reconciler.run(every, stop_rx.clone())));
@@ -147,6 +149,21 @@ impl App {
         let mut server = tokio::spawn(server);
         tokio::select! {
             result = &mut server => { result??; }
+            // The worker only returns on shutdown: ending now (a panic) would leave the
+            // service taking orders that are never confirmed. Stop, and say why.
+            ended = &mut worker => {
+                let why = match ended {
+                    Ok(()) => "returned".to_owned(),
+                    Err(e) if e.is_panic() => "panicked".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(reason = %why, "the outbox delivery worker stopped unexpectedly: shutting down");
+                let _ = stop_tx.send(true);
+                if tokio::time::timeout(grace, &mut server).await.is_err() {
+                    server.abort();
+                }
+                anyhow::bail!("the outbox delivery worker stopped unexpectedly ({why})");
+            }
             _ = shutdown => {
                 tracing::info!("shutdown requested: draining in-flight requests");
                 let _ = stop_tx.send(true);

@@ -51,9 +51,22 @@ pub struct Config {
     /// Seconds an instance holds a claimed outbox event before others may take it over.
     #[arg(long, env = "OUTBOX_LEASE_SECS", default_value_t = 30)]
     pub outbox_lease_secs: u64,
-    /// First retry delay of a failed confirmation, in milliseconds (doubles up to a minute).
+    /// First retry delay of a failed confirmation, in milliseconds (doubles, with jitter).
     #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 1000)]
     pub outbox_retry_base_ms: u64,
+    /// Longest wait between two attempts at one event, in seconds.
+    #[arg(long, env = "OUTBOX_RETRY_MAX_DELAY_SECS", default_value_t = 300)]
+    pub outbox_retry_max_delay_secs: u64,
+    /// Age (hours, fractions allowed) after which an undelivered event is parked as FAILED.
+    #[arg(long, env = "OUTBOX_GIVE_UP_HOURS", default_value_t = 72.0)]
+    pub outbox_give_up_hours: f64,
+    /// Days delivered events and their attempts are kept before deletion (fractions allowed).
+    #[arg(long, env = "OUTBOX_RETENTION_DAYS", default_value_t = 7.0)]
+    pub outbox_retention_days: f64,
+    /// Standard Webhooks signing secret(s) of confirmations: `whsec_<base64>` or a raw
+    /// string; several, comma-separated, to rotate.
+    #[arg(long, env = "NOTIFICATION_SIGNING_SECRET", hide_env_values = true)]
+    pub notification_signing_secret: Option<String>,
     /// Standard Webhooks secret(s) of the Checkout Service's events (`whsec_<base64>` or a
     /// raw string; several comma-separated while rotating). Unset: the endpoint answers 503.
     #[arg(long, env = "CHECKOUT_WEBHOOK_SECRET", hide_env_values = true)]
@@ -119,6 +132,10 @@ pub enum ConfigError {
          or AUTH_DISABLED=true to run without authentication (development only)"
     )]
     MissingJwtSecret,
+    #[error("NOTIFICATION_SIGNING_SECRET: {0}")]
+    BadSigningSecret(crate::webhook_signature::SecretError),
+    #[error("OUTBOX_GIVE_UP_HOURS and OUTBOX_RETENTION_DAYS must be positive numbers")]
+    BadOutboxAge,
     #[error("CHECKOUT_WEBHOOK_SECRET: {0}")]
     BadWebhookSecret(#[from] crate::webhook_signature::SecretError),
     #[error("JWT_ROLES_CLAIM must be a JSON Pointer such as /roles or /realm_access/roles")]
@@ -150,6 +167,11 @@ impl Config {
         if self.auth_settings().is_none() && !self.auth_disabled {
             return Err(ConfigError::MissingJwtSecret);
         }
+        self.signing_secrets()?;
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.outbox_give_up_hours) || !positive(self.outbox_retention_days) {
+            return Err(ConfigError::BadOutboxAge);
+        }
         if !self.jwt_roles_claim.is_empty() && !self.jwt_roles_claim.starts_with('/') {
             return Err(ConfigError::RolesClaimNotAPointer);
         }
@@ -158,6 +180,18 @@ impl Config {
         }
         self.checkout_webhook_secrets()?;
         Ok(())
+    }
+
+    /// The parsed `NOTIFICATION_SIGNING_SECRET`, `None` when unset or blank.
+    pub fn signing_secrets(
+        &self,
+    ) -> Result<Option<crate::webhook_signature::WebhookSecrets>, ConfigError> {
+        match self.notification_signing_secret.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => crate::webhook_signature::WebhookSecrets::parse(text)
+                .map(Some)
+                .map_err(ConfigError::BadSigningSecret),
+        }
     }
 
     /// How bearer tokens are checked; `None` when neither a secret nor a key set is set.
@@ -213,6 +247,7 @@ impl Config {
         config.notification_service_url = None;
         config.nats_url = None;
         config.jwt_secret = None;
+        config.notification_signing_secret = None;
         config.jwt_jwks_url = None;
         config.jwt_jwks_refresh_secs = 300;
         config.jwt_issuer = None;

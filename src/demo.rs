@@ -59,7 +59,13 @@ pub async fn run() -> anyhow::Result<()> {
         base64::engine::general_purpose::STANDARD.encode(rand::rng().random::<[u8; 24]>())
     );
 
-    let receiver = NotificationReceiver::start()
+    // Confirmations are signed (Standard Webhooks); the receiver verifies with the secret.
+    let signing_secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(rand::rng().random::<[u8; 24]>())
+    );
+    let secrets = crate::webhook_signature::WebhookSecrets::parse(&signing_secret)?;
+    let receiver = NotificationReceiver::start(Some(secrets))
         .await
         .context("starting the notification receiver")?;
 
@@ -68,6 +74,7 @@ pub async fn run() -> anyhow::Result<()> {
     config.database_url = sqlite_url(&workdir.0.join("orders.db"));
     config.checkout_service_url = checkout_url.clone();
     config.notification_service_url = Some(receiver.url().to_owned());
+    config.notification_signing_secret = Some(signing_secret);
     config.jwt_secret = Some(secret.clone());
     config.outbox_poll_ms = 200;
     config.checkout_webhook_secret = Some(webhook_secret.clone());

@@ -1,14 +1,18 @@
-//! The operators' use cases on the confirmation outbox: see the events in one state and
-//! send a failed or stuck one again. Only admins may; knows nothing of HTTP.
+//! The operators' use cases on the confirmation outbox: see the events (by status, by
+//! order, page by page), one event with its attempt log, send one again, replay a period.
+//! Only admins may; knows nothing of HTTP.
 
 use crate::domain::{Actor, EventId};
-use crate::storage::{OutboxRecord, OutboxStatus, SharedStore, StoreError};
+use crate::storage::{
+    OutboxAttempt, OutboxFilter, OutboxRecord, OutboxStatus, SharedStore, StoreError,
+};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxAdminError {
     #[error("only an admin may manage the outbox")]
     Forbidden,
-    #[error("no undelivered event with this id")]
+    #[error("no event with this id")]
     UnknownEvent,
     #[error(transparent)]
     Store(StoreError),
@@ -18,26 +22,58 @@ pub struct OutboxAdmin {
     store: SharedStore,
 }
 
+/// A page of events and, when more may follow, the position after its last one.
+pub struct OutboxPage {
+    pub items: Vec<OutboxRecord>,
+    pub next: Option<(DateTime<Utc>, EventId)>,
+}
+
 impl OutboxAdmin {
     pub fn new(store: SharedStore) -> Self {
         Self { store }
     }
 
-    /// Events in `status`, oldest first.
+    /// Events matching `filter`, oldest first, one page of `filter.limit`.
     pub async fn list(
         &self,
         actor: &Actor,
-        status: OutboxStatus,
-        limit: u32,
-    ) -> Result<Vec<OutboxRecord>, OutboxAdminError> {
+        filter: &OutboxFilter,
+    ) -> Result<OutboxPage, OutboxAdminError> {
         require_admin(actor)?;
-        self.store
-            .list_outbox(status, limit)
+        let items = self
+            .store
+            .list_outbox_page(filter)
             .await
-            .map_err(OutboxAdminError::Store)
+            .map_err(OutboxAdminError::Store)?;
+        let full = items.len() as u32 == filter.limit;
+        let next = full
+            .then(|| items.last().map(|e| (e.created_at, e.id)))
+            .flatten();
+        Ok(OutboxPage { items, next })
     }
 
-    /// Puts a failed or stuck event back in the queue, due now.
+    /// One event with its attempts, oldest first.
+    pub async fn event(
+        &self,
+        actor: &Actor,
+        id: EventId,
+    ) -> Result<(OutboxRecord, Vec<OutboxAttempt>), OutboxAdminError> {
+        require_admin(actor)?;
+        let event = self
+            .store
+            .outbox_event(id)
+            .await
+            .map_err(OutboxAdminError::Store)?
+            .ok_or(OutboxAdminError::UnknownEvent)?;
+        let attempts = self
+            .store
+            .outbox_attempts(id)
+            .await
+            .map_err(OutboxAdminError::Store)?;
+        Ok((event, attempts))
+    }
+
+    /// Puts an event back in the queue, due now (a delivered one too: a replay).
     pub async fn retry(
         &self,
         actor: &Actor,
@@ -50,6 +86,24 @@ impl OutboxAdmin {
         })?;
         tracing::info!(event_id = %id, admin = %actor.user_id, "outbox event requeued");
         Ok(record)
+    }
+
+    /// Requeues every event in `status` created in [`since`, `until`); how many.
+    pub async fn replay(
+        &self,
+        actor: &Actor,
+        status: OutboxStatus,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u64, OutboxAdminError> {
+        require_admin(actor)?;
+        let n = self
+            .store
+            .replay_outbox(status, since, until)
+            .await
+            .map_err(OutboxAdminError::Store)?;
+        tracing::info!(requeued = n, %status, %since, %until, admin = %actor.user_id, "outbox events replayed");
+        Ok(n)
     }
 }
 

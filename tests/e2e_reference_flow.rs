@@ -182,7 +182,7 @@ async fn checkout_to_order_to_confirmation_with_the_real_binaries() {
     let admin = admin_token();
     eventually(10, "the confirmation to be DELIVERED", || async {
         let (_, events) = call(http.get(&outbox).bearer_auth(&admin)).await;
-        let delivered = events
+        let delivered = events["items"]
             .as_array()?
             .iter()
             .any(|e| e["orderId"] == order_id.as_str());

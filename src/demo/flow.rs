@@ -263,6 +263,14 @@ impl Flow<'_> {
         line(format!(
             "  Idempotency-Key: {key}  (= eventId, so the receiver can drop redelivered duplicates)"
         ));
+        ensure!(
+            confirmation.signature_verified == Some(true),
+            "the confirmation's Standard Webhooks signature did not verify"
+        );
+        line(format!(
+            "  webhook-signature: {}  (Standard Webhooks; verified by the receiver with NOTIFICATION_SIGNING_SECRET)",
+            confirmation.signature.as_deref().unwrap_or_default()
+        ));
         json(&confirmation.text);
         Ok(())
     }

@@ -1,7 +1,11 @@
 //! A stand-in Notification service: it answers `202` to every
 //! `POST /api/v1/notifications` and remembers each body with its `Idempotency-Key`, so a
-//! demo or a test can show what the order service sent.
+//! demo or a test can show what the order service sent. Given the signing secret, it
+//! checks each request's Standard Webhooks signature as a receiver would.
 
+use crate::webhook_signature::{
+    DEFAULT_TOLERANCE_SECS, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecrets,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,12 +24,17 @@ pub struct ReceivedNotification {
     pub body: serde_json::Value,
     /// The body exactly as sent (amounts keep their two decimals here).
     pub text: String,
+    /// Whether the Standard Webhooks signature verified (`None`: no secret to check with).
+    pub signature_verified: Option<bool>,
+    /// The `webhook-signature` header as received.
+    pub signature: Option<String>,
 }
 
 #[derive(Clone, Default)]
 struct Inbox {
     received: Arc<Mutex<Vec<ReceivedNotification>>>,
     arrived: Arc<Notify>,
+    secrets: Option<WebhookSecrets>,
 }
 
 /// The receiver runs on its own port until dropped.
@@ -37,10 +46,13 @@ pub struct NotificationReceiver {
 
 impl NotificationReceiver {
     /// Starts on a free port of 127.0.0.1; it accepts requests as soon as this returns.
-    pub async fn start() -> anyhow::Result<Self> {
+    pub async fn start(secrets: Option<WebhookSecrets>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let inbox = Inbox::default();
+        let inbox = Inbox {
+            secrets,
+            ..Inbox::default()
+        };
         let app = Router::new()
             .route("/api/v1/notifications", post(record))
             .with_state(inbox.clone());
@@ -95,10 +107,21 @@ async fn record(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> 
     let Ok(body) = serde_json::from_str(&text) else {
         return StatusCode::BAD_REQUEST;
     };
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let idempotency_key = header("idempotency-key").map(str::to_owned);
+    let signature_verified = inbox.secrets.as_ref().map(|secrets| {
+        secrets
+            .verify(
+                header(HEADER_ID),
+                header(HEADER_TIMESTAMP),
+                header(HEADER_SIGNATURE),
+                text.as_bytes(),
+                chrono::Utc::now().timestamp(),
+                DEFAULT_TOLERANCE_SECS,
+            )
+            .is_ok()
+    });
+    let signature = header(HEADER_SIGNATURE).map(str::to_owned);
     inbox
         .received
         .lock()
@@ -107,6 +130,8 @@ async fn record(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> 
             idempotency_key,
             body,
             text,
+            signature_verified,
+            signature,
         });
     inbox.arrived.notify_waiters();
     StatusCode::ACCEPTED

@@ -24,8 +24,9 @@ impl DeliveryOutcome {
     }
 }
 
-/// Exponential backoff with jitter: attempt 1 waits about `first`, doubling up to `cap`;
-/// each wait is drawn between half and all of the nominal value so retries spread out.
+/// Exponential backoff with jitter: attempt 1 waits about `first`, doubling up to `cap`
+/// (`OUTBOX_RETRY_BASE_MS`, `OUTBOX_RETRY_MAX_DELAY_SECS`); each wait is drawn between half
+/// and all of the nominal value so retries spread out.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
     pub first: Duration,
@@ -36,7 +37,7 @@ impl Default for Backoff {
     fn default() -> Self {
         Self {
             first: Duration::from_secs(1),
-            cap: Duration::from_secs(60),
+            cap: Duration::from_secs(300),
         }
     }
 }
@@ -80,7 +81,7 @@ mod tests {
         let first = backoff.delay(1);
         assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
         let late = backoff.delay(30);
-        assert!(late >= Duration::from_secs(30) && late <= Duration::from_secs(60));
+        assert!(late >= Duration::from_secs(150) && late <= Duration::from_secs(300));
         assert!(backoff.delay(3) <= Duration::from_secs(4));
     }
 }

@@ -23,6 +23,10 @@ pub struct OrderEventBody<'a> {
     pub schema_version: u32,
     pub occurred_at: DateTime<Utc>,
     pub order_id: OrderId,
+    /// The order's event number: 1 for the confirmation, then one per status change
+    /// (the order's `version` after the change). Receivers get an order's events in
+    /// this order.
+    pub sequence: i64,
     pub user_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<&'a str>,
@@ -90,6 +94,7 @@ impl<'a> OrderEventBody<'a> {
             schema_version: SCHEMA_VERSION,
             occurred_at: order.updated_at,
             order_id: order.id,
+            sequence: order.version,
             user_id: order.user_id.as_str(),
             email: order.email.as_deref(),
             from_status: from,
@@ -183,6 +188,7 @@ mod tests {
         let body = OrderEventBody::new(EventId::generate(), "ORDER_CONFIRMATION", &order, None);
         let json = serde_json::to_value(&body).unwrap();
         assert_eq!(json["schemaVersion"], 1);
+        assert_eq!(json["sequence"], 1);
         assert_eq!(
             keys(&json),
             [
@@ -192,6 +198,7 @@ mod tests {
                 "order",
                 "orderId",
                 "schemaVersion",
+                "sequence",
                 "type",
                 "userId"
             ]
@@ -246,5 +253,6 @@ mod tests {
         assert_eq!(json["toStatus"], "CANCELLED");
         assert_eq!(json["order"]["cancellationReason"], "changed my mind");
         assert_eq!(json["order"]["version"], 2);
+        assert_eq!(json["sequence"], 2, "the second event of the order");
     }
 }

@@ -44,6 +44,7 @@ impl NewOutboxEvent {
             id,
             event_type,
             order_id: order.id,
+            sequence: body.sequence,
             payload,
         }
     }

@@ -17,10 +17,14 @@ use crate::domain::{
     StatusChange, UserId,
 };
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 pub use outbox::{
-    NewOutboxEvent, OutboxClaim, OutboxRecord, OutboxRetry, OutboxStats, OutboxStatus, Sinks,
+    NewOutboxEvent, OUTBOX_COUNT_LIMIT, OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxFilter,
+    OutboxRecord, OutboxRetry, OutboxStats, OutboxStatus, Sinks,
 };
 use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
 
 pub use health::{StorageHealth, StorageUsage, WriteFailure, WriteOutage};
 pub use postgres::PostgresStore;
@@ -124,24 +128,76 @@ pub trait OrderStore: SweepStore + Send + Sync + 'static {
     async fn save_status_change(&self, change: &StatusChangeRecord<'_>) -> Result<(), StoreError>;
     async fn order_history(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError>;
 
-    /// Claims up to `limit` due events for `worker` until `lease` expires.
+    /// Claims up to `limit` due events for `worker` until `lease` expires (database
+    /// clock), under one fresh fencing token carried by every returned record. An event
+    /// whose order has an earlier event still PENDING is not claimed.
     async fn claim_outbox(&self, claim: OutboxClaim<'_>) -> Result<Vec<OutboxRecord>, StoreError>;
-    async fn mark_outbox_sink_done(&self, id: EventId, webhook: bool) -> Result<(), StoreError>;
-    async fn mark_outbox_delivered(&self, id: EventId) -> Result<(), StoreError>;
-    async fn reschedule_outbox(
+    /// Extends the lease of every still-pending event of the claim `token` by `lease` from
+    /// now (database clock); how many it extended.
+    async fn renew_outbox_lease(&self, token: Uuid, lease: Duration) -> Result<u64, StoreError>;
+    /// Extends the lease of one event of the claim `token` right before it is sent;
+    /// `false` when the claim no longer holds it (then it must not be sent).
+    async fn renew_outbox_event(
         &self,
         id: EventId,
-        retry: OutboxRetry<'_>,
-    ) -> Result<(), StoreError>;
-    async fn park_outbox(&self, id: EventId, attempts: i32, error: &str) -> Result<(), StoreError>;
+        token: Uuid,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Records that one sink has the event; `false` when the claim lost its lease.
+    async fn mark_outbox_sink_done(
+        &self,
+        id: EventId,
+        token: Uuid,
+        webhook: bool,
+    ) -> Result<bool, StoreError>;
+    /// Records an attempt's `attempt` log entry (if any) and, if the claim `token` still
+    /// holds the event and it is PENDING, its `completion`. `false`: the lease was lost
+    /// and the event is unchanged.
+    async fn complete_outbox(
+        &self,
+        id: EventId,
+        token: Uuid,
+        completion: OutboxCompletion<'_>,
+        attempt: Option<&OutboxAttempt>,
+    ) -> Result<bool, StoreError>;
+    /// Events by the filter, oldest first.
+    async fn list_outbox_page(
+        &self,
+        filter: &OutboxFilter,
+    ) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Events in `status`, oldest first (the first `limit`).
     async fn list_outbox(
         &self,
         status: OutboxStatus,
         limit: u32,
-    ) -> Result<Vec<OutboxRecord>, StoreError>;
-    /// Puts a failed or stuck event back in the queue, due now. `NotFound` if unknown
-    /// or already delivered.
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.list_outbox_page(&OutboxFilter {
+            status: Some(status),
+            limit,
+            ..OutboxFilter::default()
+        })
+        .await
+    }
+    async fn outbox_event(&self, id: EventId) -> Result<Option<OutboxRecord>, StoreError>;
+    /// The attempt log of one event, oldest first.
+    async fn outbox_attempts(&self, id: EventId) -> Result<Vec<OutboxAttempt>, StoreError>;
+    /// Puts an event back in the queue, due now: a failed one, a stuck one, or a delivered
+    /// one (a replay, same eventId). A live lease is left to its holder. `NotFound` if
+    /// unknown.
     async fn requeue_outbox(&self, id: EventId) -> Result<OutboxRecord, StoreError>;
+    /// Requeues every event in `status` created in [`since`, `until`); how many.
+    async fn replay_outbox(
+        &self,
+        status: OutboxStatus,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Deletes up to `batch` events delivered before `before`, with their attempts; how many.
+    async fn purge_delivered_outbox(
+        &self,
+        before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
 }
 

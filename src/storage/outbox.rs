@@ -15,6 +15,8 @@ pub struct NewOutboxEvent {
     pub id: EventId,
     pub event_type: &'static str,
     pub order_id: OrderId,
+    /// The order's event number: 1 for the confirmation, then one per status change.
+    pub sequence: i64,
     pub payload: String,
 }
 
@@ -43,6 +45,8 @@ pub struct OutboxRecord {
     #[serde(rename = "type")]
     pub event_type: String,
     pub order_id: OrderId,
+    /// The order's event number (1 = confirmation); events of one order go out in order.
+    pub sequence: i64,
     pub status: OutboxStatus,
     pub attempts: i32,
     pub notified_at: Option<DateTime<Utc>>,
@@ -53,14 +57,59 @@ pub struct OutboxRecord {
     pub delivered_at: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
+    /// The fencing token of the claim that returned this record (none when not claimed):
+    /// completions count only while the event still carries it.
+    #[serde(skip)]
+    pub lease_token: Option<uuid::Uuid>,
+}
+
+/// One attempt at delivering an event, as the attempt log keeps it.
+#[derive(Clone, Debug, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxAttempt {
+    pub at: DateTime<Utc>,
+    pub duration_ms: i64,
+    /// The HTTP status the Notification service answered, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<i32>,
+    /// What went wrong, for an attempt that did not deliver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The service instance that made the attempt.
+    pub instance: String,
+}
+
+/// How an attempt ends for the event, recorded only while the claim still holds its lease.
+#[derive(Clone, Copy, Debug)]
+pub enum OutboxCompletion<'a> {
+    /// Every sink has it; `webhook` says whether the Notification service was one of them.
+    Delivered { attempts: i32, webhook: bool },
+    /// Back to the queue, due at `next_attempt_at`.
+    Retry(OutboxRetry<'a>),
+    /// Parked as FAILED for an operator.
+    Park { attempts: i32, error: &'a str },
+}
+
+/// A page of the admin listing: `status` and `order_id` filter, `after` is the keyset
+/// position (created_at, id) of the previous page's last event; oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxFilter {
+    pub status: Option<OutboxStatus>,
+    pub order_id: Option<OrderId>,
+    pub after: Option<(DateTime<Utc>, EventId)>,
+    pub limit: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxStats {
+    /// Counted up to `OUTBOX_COUNT_LIMIT`; a larger backlog reads as that limit.
     pub pending: i64,
     pub failed: i64,
     pub oldest_pending_at: Option<DateTime<Utc>>,
 }
+
+/// The backlog counts stop here, so the metric never scans an unbounded table.
+pub const OUTBOX_COUNT_LIMIT: i64 = 10_000;
 
 /// Where an outbox event must go; completing all configured sinks delivers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,8 +11,16 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 pub struct Delivery {
     pub idempotency_key: Option<String>,
     pub body: Value,
+    /// The body exactly as received (signatures cover these bytes).
+    pub raw_body: String,
+    /// The Standard Webhooks headers, if sent: webhook-id, webhook-timestamp,
+    /// webhook-signature.
+    pub webhook: Option<(String, String, String)>,
     pub answered: u16,
 }
+
+/// Where a scripted 3xx answer points.
+pub const REDIRECT_TARGET: &str = "https://elsewhere.example/api/v1/notifications";
 
 /// Answers the scripted statuses in order, then 202, and records what it answered
 /// (wiremock's own request log does not keep the response).
@@ -26,7 +34,24 @@ impl Respond for Receiver {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let answered = self.script.lock().unwrap().pop_front().unwrap_or(202);
         let body = String::from_utf8_lossy(&request.body).into_owned();
+        let header = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let webhook = match (
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+        ) {
+            (Some(id), Some(ts), Some(sig)) => Some((id, ts, sig)),
+            _ => None,
+        };
         self.deliveries.lock().unwrap().push(Delivery {
+            raw_body: body.clone(),
+            webhook,
             idempotency_key: request
                 .headers
                 .get("idempotency-key")
@@ -35,7 +60,12 @@ impl Respond for Receiver {
             body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
             answered,
         });
-        ResponseTemplate::new(answered)
+        let template = ResponseTemplate::new(answered);
+        if (300..400).contains(&answered) {
+            template.insert_header("location", REDIRECT_TARGET)
+        } else {
+            template
+        }
     }
 }
 

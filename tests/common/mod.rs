@@ -5,9 +5,11 @@
 pub mod fake_checkout;
 pub mod fake_notifications;
 pub mod process;
+pub mod slow_receiver;
 
 pub use fake_checkout::{Behavior, FakeCheckout};
 pub use fake_notifications::FakeNotifications;
+pub use slow_receiver::SlowReceiver;
 
 use order_service::app::App;
 use order_service::config::Config;

@@ -84,6 +84,7 @@ async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> anyho
                 id: EventId::generate(),
                 event_type: "ORDER_CONFIRMATION",
                 order_id: order.id,
+                sequence: 1,
                 payload: payload.to_owned(),
             };
             (order, event)

@@ -85,6 +85,16 @@ impl SqlBackend for PostgresStore {
 
     /// Another instance's worker skips the rows this claim is taking instead of waiting.
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+    /// The database server's clock, shared by every instance.
+    const NOW: &'static str = "clock_timestamp()";
+
+    fn lease_until(param: &str) -> String {
+        format!("(clock_timestamp() + {param}::float8 * interval '1 millisecond')")
+    }
+
+    fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
 
     fn pools(&self) -> &Pools<Postgres> {
         &self.pools

@@ -5,7 +5,7 @@ use crate::domain::{
     EVENT_ORDER_CREATED, EventId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus,
 };
 use crate::storage::StoreError;
-use crate::storage::outbox::{NewOutboxEvent, OutboxRecord, OutboxStatus};
+use crate::storage::outbox::{NewOutboxEvent, OutboxAttempt, OutboxRecord, OutboxStatus};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -114,6 +114,7 @@ impl InsertRow for NewOutboxRow<'_> {
             ("id", Value::Uuid(event.id.0)),
             ("event_type", Value::Text(event.event_type.to_owned())),
             ("order_id", Value::Uuid(event.order_id.0)),
+            ("sequence", Value::BigInt(event.sequence)),
             ("payload", Value::Text(event.payload.clone())),
             ("status", Value::Text(OutboxStatus::Pending.to_string())),
             ("attempts", Value::Int(0)),
@@ -129,6 +130,7 @@ pub struct OutboxRow {
     id: Uuid,
     event_type: String,
     order_id: Uuid,
+    sequence: i64,
     payload: String,
     status: String,
     attempts: i32,
@@ -138,6 +140,7 @@ pub struct OutboxRow {
     last_error: Option<String>,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
+    lease_token: Option<Uuid>,
 }
 
 impl TryFrom<OutboxRow> for OutboxRecord {
@@ -148,6 +151,7 @@ impl TryFrom<OutboxRow> for OutboxRecord {
             id: EventId(row.id),
             event_type: row.event_type,
             order_id: OrderId(row.order_id),
+            sequence: row.sequence,
             status: row.status.parse().map_err(|_| corrupt("outbox status"))?,
             attempts: row.attempts,
             notified_at: row.notified_at,
@@ -157,6 +161,49 @@ impl TryFrom<OutboxRow> for OutboxRecord {
             created_at: row.created_at,
             delivered_at: row.delivered_at,
             payload,
+            lease_token: row.lease_token,
         })
+    }
+}
+
+/// One row of the attempt log.
+#[derive(sqlx::FromRow)]
+pub struct AttemptRow {
+    at: DateTime<Utc>,
+    duration_ms: i64,
+    status_code: Option<i32>,
+    error: Option<String>,
+    instance: String,
+}
+
+impl From<AttemptRow> for OutboxAttempt {
+    fn from(row: AttemptRow) -> Self {
+        OutboxAttempt {
+            at: row.at,
+            duration_ms: row.duration_ms,
+            status_code: row.status_code,
+            error: row.error,
+            instance: row.instance,
+        }
+    }
+}
+
+/// An attempt to append to the log of event `event_id`.
+pub struct NewAttemptRow<'a> {
+    pub event_id: EventId,
+    pub attempt: &'a OutboxAttempt,
+}
+
+impl InsertRow for NewAttemptRow<'_> {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
+        let a = self.attempt;
+        vec![
+            ("event_id", Value::Uuid(self.event_id.0)),
+            ("at", Value::Time(a.at)),
+            ("duration_ms", Value::BigInt(a.duration_ms)),
+            ("status_code", Value::MaybeInt(a.status_code)),
+            ("error", Value::MaybeText(a.error.clone())),
+            ("instance", Value::Text(a.instance.clone())),
+        ]
     }
 }

@@ -6,7 +6,7 @@
 mod events;
 mod order;
 
-pub use events::{HistoryRow, NewOutboxRow, OutboxRow};
+pub use events::{AttemptRow, HistoryRow, NewAttemptRow, NewOutboxRow, OutboxRow};
 pub use order::{ItemRow, ListedOrderRow, OrderRow};
 
 use super::StoreError;
@@ -34,6 +34,7 @@ pub enum Value {
     MaybeText(Option<String>),
     BigInt(i64),
     Int(i32),
+    MaybeInt(Option<i32>),
     Time(DateTime<Utc>),
     Address(Address),
 }

@@ -13,6 +13,14 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// Appended to the outbox claim's inner `SELECT`: how the backend keeps two workers
     /// from claiming the same event.
     const CLAIM_LOCK: &'static str;
+    /// The database clock's current time, as an SQL expression comparable with the
+    /// stored times (leases are timed by the database, not by each instance).
+    const NOW: &'static str;
+
+    /// `now + param milliseconds` on the database clock, `param` a placeholder like `$3`.
+    fn lease_until(param: &str) -> String;
+    /// How many rows a statement changed.
+    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
 
     fn pools(&self) -> &Pools<Self::Db>;
     /// Whether writes currently fail, and the sampled size of the database.

@@ -77,6 +77,7 @@ where
     Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
     i64: for<'t> Encode<'t, DB> + Type<DB>,
     i32: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<i32>: for<'t> Encode<'t, DB> + Type<DB>,
     DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
     Json<Address>: for<'t> Encode<'t, DB> + Type<DB>,
 {
@@ -92,6 +93,7 @@ where
                     Value::MaybeText(v) => values.push_bind(v),
                     Value::BigInt(v) => values.push_bind(v),
                     Value::Int(v) => values.push_bind(v),
+                    Value::MaybeInt(v) => values.push_bind(v),
                     Value::Time(v) => values.push_bind(v),
                     Value::Address(v) => values.push_bind(Json(v)),
                 };

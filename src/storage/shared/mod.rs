@@ -10,15 +10,19 @@ pub use backend::{Bind, Decoded, Pools, SqlBackend};
 pub use fetch::{BindRows, insert_rows};
 
 use super::outbox::{
-    NewOutboxEvent, OutboxClaim, OutboxRecord, OutboxRetry, OutboxStats, OutboxStatus,
+    NewOutboxEvent, OUTBOX_COUNT_LIMIT, OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxFilter,
+    OutboxRecord, OutboxStats, OutboxStatus,
 };
-use super::rows::{HistoryRow, ItemRow, ListedOrderRow, NewOutboxRow, OutboxRow};
+use super::rows::{
+    AttemptRow, HistoryRow, ItemRow, ListedOrderRow, NewAttemptRow, NewOutboxRow, OutboxRow,
+};
 use super::{Inserted, OrderFilter, OrderPage, OrderStore, StatusChangeRecord, StoreError};
 use crate::domain::order::{EVENT_STATUS_CHANGED, now};
 use crate::domain::{CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin};
 use chrono::{DateTime, Utc};
 use fetch::{fetch_orders, select_orders};
 use sqlx::{Database, Executor, IntoArguments};
+use std::time::Duration;
 use uuid::Uuid;
 
 #[async_trait::async_trait]
@@ -38,6 +42,8 @@ where
     ItemRow: Decoded<B::Db>,
     HistoryRow: Decoded<B::Db>,
     OutboxRow: Decoded<B::Db>,
+    AttemptRow: Decoded<B::Db>,
+    (Uuid,): Decoded<B::Db>,
     OutboxStats: Decoded<B::Db>,
     B::Db: BindRows,
 {
@@ -171,21 +177,25 @@ where
     }
 
     async fn claim_outbox(&self, claim: OutboxClaim<'_>) -> Result<Vec<OutboxRecord>, StoreError> {
-        let now = now();
-        let lease = chrono::Duration::from_std(claim.lease);
-        let lease = lease.unwrap_or(chrono::Duration::seconds(30));
+        let token = Uuid::new_v4();
         let sql = format!(
-            "UPDATE outbox SET locked_by = $1, locked_until = $2 WHERE id IN \
-             (SELECT id FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $3 \
-              AND (locked_until IS NULL OR locked_until < $3) \
+            "UPDATE outbox SET locked_by = $1, lease_token = $2, locked_until = {lease} \
+             WHERE id IN \
+             (SELECT id FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= {now} \
+              AND (locked_until IS NULL OR locked_until < {now}) \
               AND (($4 AND notified_at IS NULL) OR ($5 AND published_at IS NULL)) \
-              ORDER BY next_attempt_at LIMIT $6 {}) RETURNING *",
-            B::CLAIM_LOCK
+              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier \
+                  WHERE earlier.order_id = outbox.order_id AND earlier.status = 'PENDING' \
+                  AND earlier.sequence < outbox.sequence) \
+              ORDER BY next_attempt_at LIMIT $6 {lock}) RETURNING *",
+            lease = B::lease_until("$3"),
+            now = B::NOW,
+            lock = B::CLAIM_LOCK
         );
         let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(claim.worker.to_owned())
-            .bind(now + lease)
-            .bind(now)
+            .bind(token)
+            .bind(millis(claim.lease))
             .bind(claim.sinks.webhook)
             .bind(claim.sinks.nats)
             .bind(i64::from(claim.limit))
@@ -194,79 +204,181 @@ where
         rows.into_iter().map(OutboxRecord::try_from).collect()
     }
 
-    async fn mark_outbox_sink_done(&self, id: EventId, webhook: bool) -> Result<(), StoreError> {
+    async fn renew_outbox_lease(&self, token: Uuid, lease: Duration) -> Result<u64, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET locked_until = {} WHERE lease_token = $1 AND status = 'PENDING'",
+            B::lease_until("$2")
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token)
+            .bind(millis(lease))
+            .execute(&self.pools().writer)
+            .await?;
+        Ok(B::rows_affected(&done))
+    }
+
+    async fn renew_outbox_event(
+        &self,
+        id: EventId,
+        token: Uuid,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET locked_until = {} WHERE id = $1 AND lease_token = $2 \
+             AND status = 'PENDING'",
+            B::lease_until("$3")
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .bind(token)
+            .bind(millis(lease))
+            .execute(&self.pools().writer)
+            .await?;
+        Ok(B::rows_affected(&done) == 1)
+    }
+
+    async fn mark_outbox_sink_done(
+        &self,
+        id: EventId,
+        token: Uuid,
+        webhook: bool,
+    ) -> Result<bool, StoreError> {
         let column = if webhook {
             "notified_at"
         } else {
             "published_at"
         };
-        let sql = format!("UPDATE outbox SET {column} = $1 WHERE id = $2");
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now());
-        query.bind(id.0).execute(&self.pools().writer).await?;
-        Ok(())
+        let sql = format!(
+            "UPDATE outbox SET {column} = $1 WHERE id = $2 AND lease_token = $3 \
+             AND status = 'PENDING'"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now())
+            .bind(id.0)
+            .bind(token)
+            .execute(&self.pools().writer)
+            .await?;
+        Ok(B::rows_affected(&done) == 1)
     }
 
-    async fn mark_outbox_delivered(&self, id: EventId) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'DELIVERED', delivered_at = $1, locked_by = NULL, \
-             locked_until = NULL, attempts = attempts + 1 WHERE id = $2",
-        )
-        .bind(now())
-        .bind(id.0)
-        .execute(&self.pools().writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn reschedule_outbox(
+    async fn complete_outbox(
         &self,
         id: EventId,
-        retry: OutboxRetry<'_>,
-    ) -> Result<(), StoreError> {
-        let release = "locked_by = NULL, locked_until = NULL";
-        let sql = format!(
-            "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3, {release} \
-             WHERE id = $4"
-        );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(retry.attempts);
-        let query = query
-            .bind(retry.next_attempt_at)
-            .bind(retry.error.to_owned());
-        query.bind(id.0).execute(&self.pools().writer).await?;
-        Ok(())
+        token: Uuid,
+        completion: OutboxCompletion<'_>,
+        attempt: Option<&OutboxAttempt>,
+    ) -> Result<bool, StoreError> {
+        const RELEASE: &str = "locked_by = NULL, locked_until = NULL, lease_token = NULL";
+        const FENCE: &str = "WHERE id = $1 AND lease_token = $2 AND status = 'PENDING'";
+        let mut tx = self.pools().writer.begin().await?;
+        if let Some(attempt) = attempt {
+            insert_rows(
+                "outbox_attempts",
+                &[NewAttemptRow {
+                    event_id: id,
+                    attempt,
+                }],
+            )
+            .build()
+            .execute(&mut *tx)
+            .await?;
+        }
+        let done = match completion {
+            OutboxCompletion::Delivered { attempts, webhook } => {
+                let notified = if webhook {
+                    "notified_at = COALESCE(notified_at, $4), "
+                } else {
+                    ""
+                };
+                let sql = format!(
+                    "UPDATE outbox SET status = 'DELIVERED', delivered_at = $4, {notified}\
+                     attempts = $3, last_error = NULL, {RELEASE} {FENCE}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.0)
+                    .bind(token)
+                    .bind(attempts)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?
+            }
+            OutboxCompletion::Retry(retry) => {
+                let sql = format!(
+                    "UPDATE outbox SET attempts = $3, next_attempt_at = $4, last_error = $5, \
+                     {RELEASE} {FENCE}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.0)
+                    .bind(token)
+                    .bind(retry.attempts)
+                    .bind(retry.next_attempt_at)
+                    .bind(retry.error.to_owned())
+                    .execute(&mut *tx)
+                    .await?
+            }
+            OutboxCompletion::Park { attempts, error } => {
+                let sql = format!(
+                    "UPDATE outbox SET status = 'FAILED', attempts = $3, last_error = $4, \
+                     {RELEASE} {FENCE}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.0)
+                    .bind(token)
+                    .bind(attempts)
+                    .bind(error.to_owned())
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(B::rows_affected(&done) == 1)
     }
 
-    async fn list_outbox(
+    async fn list_outbox_page(
         &self,
-        status: OutboxStatus,
-        limit: u32,
+        filter: &OutboxFilter,
     ) -> Result<Vec<OutboxRecord>, StoreError> {
-        let sql = "SELECT * FROM outbox WHERE status = $1 ORDER BY created_at LIMIT $2";
-        let rows: Vec<OutboxRow> = sqlx::query_as(sql)
-            .bind(status.to_string())
-            .bind(i64::from(limit))
+        let mut query = sqlx::QueryBuilder::<B::Db>::new("SELECT * FROM outbox WHERE 1 = 1");
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.to_string());
+        }
+        if let Some(order) = filter.order_id {
+            query.push(" AND order_id = ").push_bind(order.0);
+        }
+        if let Some((at, id)) = filter.after {
+            query.push(" AND (created_at > ").push_bind(at);
+            query.push(" OR (created_at = ").push_bind(at);
+            query.push(" AND id > ").push_bind(id.0).push("))");
+        }
+        query.push(" ORDER BY created_at, id LIMIT ");
+        query.push_bind(i64::from(filter.limit));
+        let rows: Vec<OutboxRow> = query
+            .build_query_as()
             .fetch_all(self.pools().reader())
             .await?;
         rows.into_iter().map(OutboxRecord::try_from).collect()
     }
 
-    async fn park_outbox(&self, id: EventId, attempts: i32, error: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'FAILED', attempts = $1, last_error = $2, \
-             locked_by = NULL, locked_until = NULL WHERE id = $3",
-        )
-        .bind(attempts)
-        .bind(error.to_owned())
-        .bind(id.0)
-        .execute(&self.pools().writer)
-        .await?;
-        Ok(())
+    async fn outbox_event(&self, id: EventId) -> Result<Option<OutboxRecord>, StoreError> {
+        let row: Option<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.pools().reader())
+            .await?;
+        row.map(OutboxRecord::try_from).transpose()
+    }
+
+    async fn outbox_attempts(&self, id: EventId) -> Result<Vec<OutboxAttempt>, StoreError> {
+        let rows: Vec<AttemptRow> =
+            sqlx::query_as("SELECT * FROM outbox_attempts WHERE event_id = $1 ORDER BY id")
+                .bind(id.0)
+                .fetch_all(self.pools().reader())
+                .await?;
+        Ok(rows.into_iter().map(OutboxAttempt::from).collect())
     }
 
     async fn requeue_outbox(&self, id: EventId) -> Result<OutboxRecord, StoreError> {
-        let sql = "UPDATE outbox SET status = 'PENDING', next_attempt_at = $1, locked_by = NULL, \
-             locked_until = NULL WHERE id = $2 AND status <> 'DELIVERED' RETURNING *";
-        let row: Option<OutboxRow> = sqlx::query_as(sql)
+        let sql = format!("{REQUEUE} WHERE id = $2 RETURNING *");
+        let row: Option<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(now())
             .bind(id.0)
             .fetch_optional(&self.pools().writer)
@@ -274,16 +386,75 @@ where
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        let stats = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'PENDING') AS pending, \
-             (SELECT COUNT(*) FROM outbox WHERE status = 'FAILED') AS failed, \
-             (SELECT MIN(created_at) FROM outbox WHERE status = 'PENDING') AS oldest_pending_at",
+    async fn replay_outbox(
+        &self,
+        status: OutboxStatus,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let sql = format!("{REQUEUE} WHERE status = $2 AND created_at >= $3 AND created_at < $4");
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now())
+            .bind(status.to_string())
+            .bind(since)
+            .bind(until)
+            .execute(&self.pools().writer)
+            .await?;
+        Ok(B::rows_affected(&done))
+    }
+
+    async fn purge_delivered_outbox(
+        &self,
+        before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pools().writer.begin().await?;
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'DELIVERED' \
+             AND delivered_at < $1 LIMIT $2) RETURNING id",
         )
-        .fetch_one(self.pools().reader())
+        .bind(before)
+        .bind(i64::from(batch))
+        .fetch_all(&mut *tx)
         .await?;
+        if !ids.is_empty() {
+            let mut attempts =
+                sqlx::QueryBuilder::<B::Db>::new("DELETE FROM outbox_attempts WHERE event_id IN (");
+            let mut list = attempts.separated(", ");
+            for id in &ids {
+                list.push_bind(*id);
+            }
+            attempts.push(")");
+            attempts.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'PENDING' \
+               LIMIT {OUTBOX_COUNT_LIMIT}) AS p) AS pending, \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'FAILED' \
+               LIMIT {OUTBOX_COUNT_LIMIT}) AS f) AS failed, \
+             (SELECT MIN(created_at) FROM outbox WHERE status = 'PENDING') AS oldest_pending_at"
+        );
+        let stats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(self.pools().reader())
+            .await?;
         Ok(stats)
     }
+}
+
+/// Back in the queue, due at `$1`: PENDING again, a delivered one's sinks owed again (a
+/// replay); the lease columns are left alone, so a live claim keeps its event.
+const REQUEUE: &str = "UPDATE outbox SET \
+     notified_at = CASE WHEN status = 'DELIVERED' THEN NULL ELSE notified_at END, \
+     published_at = CASE WHEN status = 'DELIVERED' THEN NULL ELSE published_at END, \
+     delivered_at = NULL, status = 'PENDING', next_attempt_at = $1";
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn first(orders: Vec<(i64, Order)>) -> Option<Order> {

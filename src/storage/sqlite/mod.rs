@@ -90,6 +90,19 @@ impl SqlBackend for SqliteStore {
     const NAME: &'static str = "sqlite";
     /// Nothing to add: the single writer connection runs one claim at a time.
     const CLAIM_LOCK: &'static str = "";
+    /// One process per file: SQLite's clock is this process's, read by SQLite itself, in
+    /// the RFC 3339 form the stored times use (they compare as text).
+    const NOW: &'static str = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')";
+
+    fn lease_until(param: &str) -> String {
+        format!(
+            "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '+' || ({param} / 1000.0) || ' seconds')"
+        )
+    }
+
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
 
     fn pools(&self) -> &Pools<Sqlite> {
         &self.pools
