@@ -90,15 +90,7 @@ async fn a_webhook_creates_the_order_of_the_sessions_owner(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(history[0]["type"], "ORDER_CREATED");
     assert_eq!(history[0]["origin"], "webhook", "{history}");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("orders_created_total{origin=\"webhook\"}"),
         "{metrics}"

@@ -28,15 +28,7 @@ async fn metrics_expose_the_series_after_traffic(backend: Backend) {
     app.get(&format!("/api/v1/orders/{id}"), &token("user-1", &[]))
         .await;
     let text = common::eventually(5, "outbox gauges", || async {
-        let text = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics().await;
         (text.contains("outbox_backlog") && text.contains("db_size_bytes ")).then_some(text)
     })
     .await;

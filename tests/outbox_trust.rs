@@ -186,15 +186,7 @@ async fn an_event_too_old_is_parked_as_failed(backend: Backend) {
         attempts,
         "parked means no more attempts"
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("outbox_parked_total{reason=\"give_up\"}"),
         "counted in /metrics"

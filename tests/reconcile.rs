@@ -193,12 +193,7 @@ async fn the_sweep_turns_unreported_completions_into_orders_once(backend: Backen
     let owner = order["userId"].as_str().unwrap();
     let (_, history) = app.get(&path, &token(owner, &[])).await;
     assert_eq!(history[0]["origin"], "sweep", "{history}");
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     // One recorder per test process (other tests sweep too): the series, not its value.
     assert!(
         metrics.contains("orders_created_total{origin=\"sweep\"}"),

@@ -220,6 +220,12 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// POST /api/v1/orders/checkout as `user`.
     pub async fn create_order(&self, user: &str, session_id: &str) -> (u16, Value) {
         let response = self

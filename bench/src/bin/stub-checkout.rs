@@ -3,7 +3,9 @@
 //! Order Service can be driven with a fresh session per request.
 //!
 //! It also serves `POST /api/v1/orders/checkout` as a trivial handler (read the body,
-//! answer a fixed 201) — the "same HTTP stack, no work" ceiling of `bench/run.sh`.
+//! answer a fixed 201) — the "same HTTP stack, no work" ceiling of `bench/run.sh` — and
+//! `POST /api/v1/notifications` as a receiver that accepts every confirmation at once
+//! (202), for `bench/delivery.sh`.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -47,6 +49,10 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/api/v1/checkout/session/{id}", get(session))
         .route("/api/v1/orders/checkout", post(trivial_create))
+        .route(
+            "/api/v1/notifications",
+            post(|_body: Bytes| async { StatusCode::ACCEPTED }),
+        )
         .route("/health", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("stub-checkout listening on {}", listener.local_addr()?);
