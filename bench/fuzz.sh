@@ -39,7 +39,7 @@ secret="fuzz-$(date +%s%N)"
 (cd "$work" && PORT=$checkout_port HOST=127.0.0.1 exec "$OLDPWD/target/debug/checkout-service") >"$work/checkout.log" 2>&1 &
 pids+=($!)
 (cd "$work" && PORT=$order_port HOST=127.0.0.1 CHECKOUT_SERVICE_URL="http://127.0.0.1:$checkout_port" \
-  JWT_SECRET="$secret" RUST_LOG=warn exec "$OLDPWD/target/debug/order-service") >"$work/order.log" 2>&1 &
+  JWT_SECRET="$secret" CHECKOUT_WEBHOOK_SECRET="webhook-$secret" RUST_LOG=warn exec "$OLDPWD/target/debug/order-service") >"$work/order.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$order_port/health/ready" >/dev/null && curl -fs "http://127.0.0.1:$checkout_port/health" >/dev/null && break

@@ -5,7 +5,7 @@
 //! It also serves `POST /api/v1/orders/checkout` as a trivial handler (read the body,
 //! answer a fixed 201) — the "same HTTP stack, no work" ceiling of `bench/run.sh` — and
 //! `POST /api/v1/notifications` as a receiver that accepts every confirmation at once
-//! (202), for `bench/delivery.sh`.
+//! (202), as a fast confirmation receiver.
 
 use axum::Router;
 use axum::body::Bytes;
