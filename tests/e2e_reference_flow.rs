@@ -4,85 +4,10 @@
 
 mod common;
 
+use common::process::{CHECKOUT_BIN, ORDER_BIN, Process, free_port};
 use common::{FakeNotifications, JWT_SECRET, admin_token, eventually, token};
 use order_service::domain::Money;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const CHECKOUT_BIN: &str = env!("CARGO_BIN_EXE_checkout-service");
-const ORDER_BIN: &str = env!("CARGO_BIN_EXE_order-service");
-
-/// A free port: bound, read and released (the binaries cannot report a port 0 back).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A running binary; killed if the test ends early, its log shown if the test failed.
-struct Process {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Process {
-    async fn start(bin: &str, dir: &Path, name: &str, env: &[(&str, String)], ready: &str) -> Self {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(bin)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
-        let base = format!("http://127.0.0.1:{port}");
-        let process = Self { child, base, log };
-        let client = reqwest::Client::new();
-        let url = format!("{}{ready}", process.base);
-        eventually(20, &format!("{name} to answer {ready}"), || async {
-            let answer = client.get(&url).send().await.ok()?;
-            (answer.status() == 200).then_some(())
-        })
-        .await;
-        process
-    }
-
-    /// SIGTERM, then the exit status (within ten seconds, as docs/interface.md §5 promises).
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        assert!(sent.unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("--- {} ---\n{log}", self.log.display());
-        }
-    }
-}
 
 async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request.send().await.unwrap();
@@ -99,6 +24,7 @@ async fn checkout_to_order_to_confirmation_with_the_real_binaries() {
         CHECKOUT_BIN,
         dir.path(),
         "checkout-service",
+        free_port(),
         &[("DATABASE_URL", sqlite("checkout.db"))],
         "/health",
     )
@@ -107,6 +33,7 @@ async fn checkout_to_order_to_confirmation_with_the_real_binaries() {
         ORDER_BIN,
         dir.path(),
         "order-service",
+        free_port(),
         &[
             ("DATABASE_URL", sqlite("orders.db")),
             ("CHECKOUT_SERVICE_URL", checkout.base.clone()),
