@@ -549,26 +549,49 @@ async fn two_instances_and_a_slow_receiver_never_send_one_event_twice_at_once() 
     let first = TestApp::start(config.clone(), db, checkout.clone()).await;
     let second = TestApp::start(config, TestDb::new(Backend::Sqlite).await, checkout).await;
     let store = first.store.clone();
-    eventually(90, "every event delivered", || async {
-        let delivered = store
-            .list_outbox(OutboxStatus::Delivered, 500)
-            .await
-            .unwrap();
-        (delivered.len() == EVENTS).then_some(())
-    })
-    .await;
-    assert!(
-        store
-            .list_outbox(OutboxStatus::Failed, 500)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    if std::env::var("DEBUG_SLOW").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("order_service=debug,sqlx=warn")
+            .with_test_writer()
+            .try_init();
+    }
+    // Wait until nothing is pending, then say what happened: a concurrent duplicate is
+    // answered 409 and parks its event, which would otherwise show only as a timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let pending = store.list_outbox(OutboxStatus::Pending, 500).await.unwrap();
+        if pending.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            for e in &pending {
+                eprintln!("PENDING {:?}", e);
+                eprintln!("  attempts {:?}", store.outbox_attempts(e.id).await);
+            }
+            panic!(
+                "{} events still pending; receiver accepted {}, duplicates {:?}",
+                pending.len(),
+                receiver.accepted().len(),
+                receiver.concurrent_duplicates()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed: Vec<_> = (store.list_outbox(OutboxStatus::Failed, 500).await.unwrap())
+        .into_iter()
+        .map(|e| (e.id, e.last_error))
+        .collect();
     assert_eq!(
         receiver.concurrent_duplicates(),
         Vec::<String>::new(),
-        "0 concurrent duplicates"
+        "0 concurrent duplicates (events parked: {failed:?})"
     );
+    assert_eq!(failed, vec![], "no event failed");
+    let delivered = store
+        .list_outbox(OutboxStatus::Delivered, 500)
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), EVENTS);
     let accepted = receiver.accepted();
     let unique: std::collections::HashSet<_> = accepted.iter().collect();
     assert_eq!(unique.len(), EVENTS);

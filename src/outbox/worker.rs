@@ -6,7 +6,7 @@
 
 use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord, OutboxStats};
 use crate::storage::{
-    OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxRetry, SharedStore, Sinks,
+    OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxResult, OutboxRetry, SharedStore, Sinks,
 };
 use futures::StreamExt;
 use std::sync::Arc;
@@ -99,6 +99,7 @@ impl OutboxWorker {
             let mut busy = false;
             let sinks = self.sinks();
             if sinks.webhook || sinks.nats {
+                let claimed_at = Instant::now();
                 match self
                     .store
                     .claim_outbox(OutboxClaim {
@@ -111,7 +112,7 @@ impl OutboxWorker {
                 {
                     Ok(batch) => {
                         busy = batch.len() as u32 == self.config.batch_size;
-                        self.deliver_batch(batch).await;
+                        self.deliver_batch(batch, claimed_at).await;
                     }
                     Err(e) => tracing::warn!(error = %e, "outbox claim failed"),
                 }
@@ -146,27 +147,48 @@ impl OutboxWorker {
         }
     }
 
-    /// Delivers a claimed batch, renewing its lease every third of the lease meanwhile, so
-    /// no event of it can be claimed by another instance while it waits or is in flight.
-    async fn deliver_batch(&self, batch: Vec<OutboxRecord>) {
+    /// Delivers a claimed batch (claimed at `claimed_at`, local clock). Beside the sends
+    /// run two tasks of their own: one renews the claim's lease every third of the lease,
+    /// so no event of it can be claimed by another instance while it waits or is in
+    /// flight; one records outcomes as they come, all those ready at once in one
+    /// transaction (on SQLite every commit is an fsync through the one writer that also
+    /// commits new orders). Neither waits inside this task: a database call awaited here
+    /// would stop the sends being polled while one of them may hold a pool connection.
+    async fn deliver_batch(&self, batch: Vec<OutboxRecord>, claimed_at: Instant) {
         let Some(token) = batch.first().and_then(|e| e.lease_token) else {
             return;
         };
-        let sends = futures::stream::iter(batch)
-            .for_each_concurrent(self.config.concurrency, |event| self.deliver(event));
-        tokio::pin!(sends);
-        let mut renew = tokio::time::interval(self.config.lease / 3);
-        renew.tick().await;
-        loop {
-            tokio::select! {
-                _ = &mut sends => break,
-                _ = renew.tick() => {
-                    if let Err(e) = self.store.renew_outbox_lease(token, self.config.lease).await {
-                        tracing::warn!(error = %e, "could not renew the outbox lease");
+        let claim = Arc::new(ClaimState::new(claimed_at + self.config.lease, batch.len()));
+        let (finished_tx, finished_rx) = tokio::sync::mpsc::channel(batch.len().max(1));
+        let recorder = tokio::spawn(record_outcomes(
+            self.store.clone(),
+            self.worker_id.clone(),
+            token,
+            finished_rx,
+            claim.clone(),
+        ));
+        let renewer = tokio::spawn(renew_lease(
+            self.store.clone(),
+            token,
+            self.config.lease,
+            claim.clone(),
+        ));
+        futures::stream::iter(batch)
+            .for_each_concurrent(self.config.concurrency, |event| {
+                let finished_tx = finished_tx.clone();
+                let claim = &claim;
+                async move {
+                    if let Some(finished) = self.attempt(event, claim).await {
+                        let _ = finished_tx.send(finished).await;
                     }
                 }
-            }
+            })
+            .await;
+        drop(finished_tx);
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "the outbox outcome recorder failed");
         }
+        renewer.abort();
     }
 
     /// Deletes delivered events past their retention, a small batch at a time.
@@ -201,22 +223,28 @@ impl OutboxWorker {
         }
     }
 
-    async fn deliver(&self, event: OutboxRecord) {
-        let Some(token) = event.lease_token else {
-            return;
-        };
-        // A fresh full lease for this event before it goes out; if the claim lost it while
-        // the event waited its turn, another instance has it: do not send.
-        match self
-            .store
-            .renew_outbox_event(event.id, token, self.config.lease)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return self.lost_lease(&event, "not sent"),
-            Err(e) => {
-                tracing::warn!(event_id = %event.id, error = %e, "could not renew the outbox lease before sending; not sent");
-                return;
+    /// One attempt at `event`: sends it to every sink it still owes and says how it ended;
+    /// `None` if it was not sent because the claim no longer holds it.
+    async fn attempt(&self, event: OutboxRecord, claim: &ClaimState) -> Option<Finished> {
+        let token = event.lease_token?;
+        // Sent only while the claim's lease is sure to last: the batch renewal keeps it
+        // so; when that renewal is late or the claim lost events, the event gets a fresh
+        // full lease of its own first, and is not sent if another instance has it.
+        if !claim.lasts(self.config.lease / 2) {
+            match self
+                .store
+                .renew_outbox_event(event.id, token, self.config.lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    lost_lease(&self.worker_id, &event, "not sent");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(event_id = %event.id, error = %e, "could not renew the outbox lease before sending; not sent");
+                    return None;
+                }
             }
         }
         let attempts = event.attempts + 1;
@@ -233,7 +261,10 @@ impl OutboxWorker {
                     .await
                 {
                     Ok(true) => {}
-                    Ok(false) => return self.lost_lease(&event, "published"),
+                    Ok(false) => {
+                        lost_lease(&self.worker_id, &event, "published");
+                        return None;
+                    }
                     Err(e) => tracing::warn!(error = %e, "could not record the NATS publish"),
                 }
             }
@@ -259,73 +290,228 @@ impl OutboxWorker {
         let age = (chrono::Utc::now() - event.created_at)
             .to_std()
             .unwrap_or_default();
-        let gave_up;
-        let completion = match (&outcome, &self.notifier) {
+        let decision = match (outcome, &self.notifier) {
             (DeliveryOutcome::Delivered, Some(_)) => {
                 tracing::info!(event_id = %event.id, order_id = %event.order_id, kind = %event.event_type, sequence = event.sequence, attempts, "outbox event delivered");
                 metrics::counter!("outbox_deliveries_total", "result" => "delivered").increment(1);
-                OutboxCompletion::Delivered { attempts, webhook }
+                Decision::Delivered { attempts, webhook }
             }
             // Published to NATS only; the webhook waits for NOTIFICATION_SERVICE_URL.
             // Release the claim now rather than at the end of the lease.
-            (DeliveryOutcome::Delivered, None) => OutboxCompletion::Retry(OutboxRetry {
+            (DeliveryOutcome::Delivered, None) => Decision::Retry {
                 attempts: event.attempts,
-                next_attempt_at: chrono::Utc::now(),
-                error: "published; waiting for NOTIFICATION_SERVICE_URL",
-            }),
+                at: chrono::Utc::now(),
+                error: "published; waiting for NOTIFICATION_SERVICE_URL".into(),
+            },
             (DeliveryOutcome::Retry(reason), _) if age >= self.config.give_up_after => {
-                gave_up = format!(
+                let error = format!(
                     "gave up after {:.1} h undelivered; last error: {reason}",
                     age.as_secs_f64() / 3600.0
                 );
-                tracing::error!(event_id = %event.id, order_id = %event.order_id, attempts, error = %gave_up, "outbox event parked as failed: too old");
+                tracing::error!(event_id = %event.id, order_id = %event.order_id, attempts, error = %error, "outbox event parked as failed: too old");
                 metrics::counter!("outbox_deliveries_total", "result" => "failed").increment(1);
                 metrics::counter!("outbox_parked_total", "reason" => "give_up").increment(1);
-                OutboxCompletion::Park {
-                    attempts,
-                    error: &gave_up,
-                }
+                Decision::Park { attempts, error }
             }
             (DeliveryOutcome::Retry(reason), _) => {
                 let wait = self.config.backoff.delay(attempts as u32);
                 tracing::warn!(event_id = %event.id, attempts, error = %reason, retry_in_ms = wait.as_millis() as u64, "outbox delivery failed, will retry");
                 metrics::counter!("outbox_deliveries_total", "result" => "retry").increment(1);
-                let next = chrono::Utc::now()
+                let at = chrono::Utc::now()
                     + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
-                OutboxCompletion::Retry(OutboxRetry {
+                Decision::Retry {
                     attempts,
-                    next_attempt_at: next,
+                    at,
                     error: reason,
-                })
+                }
             }
             (DeliveryOutcome::Permanent(reason), _) => {
                 tracing::error!(event_id = %event.id, order_id = %event.order_id, attempts, error = %reason, "outbox delivery refused, parked as failed");
                 metrics::counter!("outbox_deliveries_total", "result" => "failed").increment(1);
                 metrics::counter!("outbox_parked_total", "reason" => "refused").increment(1);
-                OutboxCompletion::Park {
+                Decision::Park {
                     attempts,
                     error: reason,
                 }
             }
         };
-        let log = (webhook || self.nats.is_some()).then_some(&attempt);
-        match self
-            .store
-            .complete_outbox(event.id, token, completion, log)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => self.lost_lease(&event, "completed"),
-            // The lease expires and another attempt follows; at-least-once holds.
-            Err(e) => {
-                tracing::warn!(event_id = %event.id, error = %e, "could not record outbox outcome")
-            }
+        let logged = webhook || self.nats.is_some();
+        Some(Finished {
+            event,
+            decision,
+            attempt: logged.then_some(attempt),
+        })
+    }
+}
+
+/// Outcomes recorded per transaction, at most.
+const RECORD_BATCH: usize = 64;
+
+/// What the sends, the renewer and the recorder of one claim share.
+struct ClaimState {
+    inner: std::sync::Mutex<ClaimProgress>,
+}
+
+struct ClaimProgress {
+    /// Until when the lease surely lasts (local clock); `None`: unknown, so each event
+    /// gets its own renewal before it is sent.
+    held_until: Option<Instant>,
+    /// Events of the claim whose outcome is not recorded yet (still PENDING under its token
+    /// unless another instance took them over).
+    outstanding: usize,
+    /// Of those, how many the recorder is writing right now.
+    recording: usize,
+}
+
+impl ClaimState {
+    fn new(held_until: Instant, events: usize) -> Self {
+        Self {
+            inner: std::sync::Mutex::new(ClaimProgress {
+                held_until: Some(held_until),
+                outstanding: events,
+                recording: 0,
+            }),
         }
     }
 
-    fn lost_lease(&self, event: &OutboxRecord, what: &str) {
-        metrics::counter!("outbox_lost_leases_total").increment(1);
-        tracing::warn!(event_id = %event.id, worker = %self.worker_id, "outbox event {what}: this instance lost its lease; nothing recorded");
+    fn progress(&self) -> std::sync::MutexGuard<'_, ClaimProgress> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the lease surely lasts `margin` more.
+    fn lasts(&self, margin: Duration) -> bool {
+        (self.progress().held_until).is_some_and(|until| until > Instant::now() + margin)
+    }
+}
+
+/// Renews the claim's lease every third of `lease` until aborted. A renewal that covers
+/// every event not yet recorded says the whole claim is held until it was sent plus
+/// `lease`; one that covers fewer says some were taken over, so each event is checked
+/// before it goes out.
+async fn renew_lease(
+    store: SharedStore,
+    token: uuid::Uuid,
+    lease: Duration,
+    claim: Arc<ClaimState>,
+) {
+    let mut every = tokio::time::interval(lease / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let sent = Instant::now();
+        let (outstanding, recording) = {
+            let p = claim.progress();
+            (p.outstanding, p.recording)
+        };
+        match store.renew_outbox_lease(token, lease).await {
+            Ok(renewed) => {
+                let renewed = renewed as usize;
+                // Outcomes being recorded meanwhile may or may not be counted.
+                let all = renewed <= outstanding && renewed + recording >= outstanding;
+                claim.progress().held_until = all.then_some(sent + lease);
+                if !all {
+                    tracing::debug!(
+                        renewed,
+                        outstanding,
+                        "outbox claim no longer holds every event"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not renew the outbox lease"),
+        }
+    }
+}
+
+/// Records finished attempts as they arrive, all those waiting in one transaction.
+async fn record_outcomes(
+    store: SharedStore,
+    worker_id: String,
+    token: uuid::Uuid,
+    mut finished: tokio::sync::mpsc::Receiver<Finished>,
+    claim: Arc<ClaimState>,
+) {
+    let mut group = Vec::with_capacity(RECORD_BATCH);
+    while finished.recv_many(&mut group, RECORD_BATCH).await > 0 {
+        claim.progress().recording = group.len();
+        let results: Vec<OutboxResult> = group.iter().map(Finished::result).collect();
+        match store.complete_outbox_batch(token, &results).await {
+            Ok(held) => {
+                for (done, held) in group.iter().zip(held) {
+                    if !held {
+                        lost_lease(&worker_id, &done.event, "completed");
+                    }
+                }
+            }
+            // The leases expire and other attempts follow; at-least-once holds.
+            Err(e) => {
+                tracing::warn!(events = group.len(), error = %e, "could not record outbox outcomes")
+            }
+        }
+        {
+            let mut p = claim.progress();
+            p.outstanding = p.outstanding.saturating_sub(group.len());
+            p.recording = 0;
+        }
+        group.clear();
+    }
+}
+
+fn lost_lease(worker_id: &str, event: &OutboxRecord, what: &str) {
+    metrics::counter!("outbox_lost_leases_total").increment(1);
+    tracing::warn!(event_id = %event.id, worker = %worker_id, "outbox event {what}: this instance lost its lease; nothing recorded");
+}
+
+/// How an attempt ended for its event, owned until it is recorded.
+enum Decision {
+    Delivered {
+        attempts: i32,
+        webhook: bool,
+    },
+    Retry {
+        attempts: i32,
+        at: chrono::DateTime<chrono::Utc>,
+        error: String,
+    },
+    Park {
+        attempts: i32,
+        error: String,
+    },
+}
+
+/// A finished attempt waiting to be recorded.
+struct Finished {
+    event: OutboxRecord,
+    decision: Decision,
+    attempt: Option<OutboxAttempt>,
+}
+
+impl Finished {
+    fn result(&self) -> OutboxResult<'_> {
+        let completion = match &self.decision {
+            Decision::Delivered { attempts, webhook } => OutboxCompletion::Delivered {
+                attempts: *attempts,
+                webhook: *webhook,
+            },
+            Decision::Retry {
+                attempts,
+                at,
+                error,
+            } => OutboxCompletion::Retry(OutboxRetry {
+                attempts: *attempts,
+                next_attempt_at: *at,
+                error,
+            }),
+            Decision::Park { attempts, error } => OutboxCompletion::Park {
+                attempts: *attempts,
+                error,
+            },
+        };
+        OutboxResult {
+            id: self.event.id,
+            completion,
+            attempt: self.attempt.as_ref(),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 pub use outbox::{
     NewOutboxEvent, OUTBOX_COUNT_LIMIT, OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxFilter,
-    OutboxRecord, OutboxRetry, OutboxStats, OutboxStatus, Sinks,
+    OutboxRecord, OutboxResult, OutboxRetry, OutboxStats, OutboxStatus, Sinks,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,16 +150,30 @@ pub trait OrderStore: SweepStore + Send + Sync + 'static {
         token: Uuid,
         webhook: bool,
     ) -> Result<bool, StoreError>;
-    /// Records an attempt's `attempt` log entry (if any) and, if the claim `token` still
-    /// holds the event and it is PENDING, its `completion`. `false`: the lease was lost
-    /// and the event is unchanged.
+    /// Records, in one transaction, each result's `attempt` log entry (if any) and, if the
+    /// claim `token` still holds its event and it is PENDING, its `completion`. One flag
+    /// per result, in order; `false`: the lease was lost and the event is unchanged.
+    async fn complete_outbox_batch(
+        &self,
+        token: Uuid,
+        results: &[OutboxResult<'_>],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// `complete_outbox_batch` for one event.
     async fn complete_outbox(
         &self,
         id: EventId,
         token: Uuid,
         completion: OutboxCompletion<'_>,
         attempt: Option<&OutboxAttempt>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let result = OutboxResult {
+            id,
+            completion,
+            attempt,
+        };
+        let held = self.complete_outbox_batch(token, &[result]).await?;
+        Ok(held.first().copied().unwrap_or(false))
+    }
     /// Events by the filter, oldest first.
     async fn list_outbox_page(
         &self,

@@ -90,6 +90,15 @@ pub enum OutboxCompletion<'a> {
     Park { attempts: i32, error: &'a str },
 }
 
+/// One attempt's result for `complete_outbox_batch`: its `completion` (recorded only while
+/// the claim holds the event) and its `attempt` log entry, if any (always recorded).
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxResult<'a> {
+    pub id: EventId,
+    pub completion: OutboxCompletion<'a>,
+    pub attempt: Option<&'a OutboxAttempt>,
+}
+
 /// A page of the admin listing: `status` and `order_id` filter, `after` is the keyset
 /// position (created_at, id) of the previous page's last event; oldest first.
 #[derive(Clone, Debug, Default)]

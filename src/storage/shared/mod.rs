@@ -11,7 +11,7 @@ pub use fetch::{BindRows, insert_rows};
 
 use super::outbox::{
     NewOutboxEvent, OUTBOX_COUNT_LIMIT, OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxFilter,
-    OutboxRecord, OutboxStats, OutboxStatus,
+    OutboxRecord, OutboxResult, OutboxStats, OutboxStatus,
 };
 use super::rows::{
     AttemptRow, HistoryRow, ItemRow, ListedOrderRow, NewAttemptRow, NewOutboxRow, OutboxRow,
@@ -261,77 +261,82 @@ where
         Ok(B::rows_affected(&done) == 1)
     }
 
-    async fn complete_outbox(
+    async fn complete_outbox_batch(
         &self,
-        id: EventId,
         token: Uuid,
-        completion: OutboxCompletion<'_>,
-        attempt: Option<&OutboxAttempt>,
-    ) -> Result<bool, StoreError> {
+        results: &[OutboxResult<'_>],
+    ) -> Result<Vec<bool>, StoreError> {
         const RELEASE: &str = "locked_by = NULL, locked_until = NULL, lease_token = NULL";
         const FENCE: &str = "WHERE id = $1 AND lease_token = $2 AND status = 'PENDING'";
-        let mut tx = self.pools().writer.begin().await?;
-        if let Some(attempt) = attempt {
-            insert_rows(
-                "outbox_attempts",
-                &[NewAttemptRow {
-                    event_id: id,
+        let attempts: Vec<NewAttemptRow> = (results.iter())
+            .filter_map(|r| {
+                r.attempt.map(|attempt| NewAttemptRow {
+                    event_id: r.id,
                     attempt,
-                }],
-            )
-            .build()
-            .execute(&mut *tx)
-            .await?;
+                })
+            })
+            .collect();
+        let mut held = Vec::with_capacity(results.len());
+        let mut tx = self.pools().writer.begin().await?;
+        if !attempts.is_empty() {
+            insert_rows("outbox_attempts", &attempts)
+                .build()
+                .execute(&mut *tx)
+                .await?;
         }
-        let done = match completion {
-            OutboxCompletion::Delivered { attempts, webhook } => {
-                let notified = if webhook {
-                    "notified_at = COALESCE(notified_at, $4), "
-                } else {
-                    ""
-                };
-                let sql = format!(
-                    "UPDATE outbox SET status = 'DELIVERED', delivered_at = $4, {notified}\
-                     attempts = $3, last_error = NULL, {RELEASE} {FENCE}"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .bind(token)
-                    .bind(attempts)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?
-            }
-            OutboxCompletion::Retry(retry) => {
-                let sql = format!(
-                    "UPDATE outbox SET attempts = $3, next_attempt_at = $4, last_error = $5, \
-                     {RELEASE} {FENCE}"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .bind(token)
-                    .bind(retry.attempts)
-                    .bind(retry.next_attempt_at)
-                    .bind(retry.error.to_owned())
-                    .execute(&mut *tx)
-                    .await?
-            }
-            OutboxCompletion::Park { attempts, error } => {
-                let sql = format!(
-                    "UPDATE outbox SET status = 'FAILED', attempts = $3, last_error = $4, \
-                     {RELEASE} {FENCE}"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .bind(token)
-                    .bind(attempts)
-                    .bind(error.to_owned())
-                    .execute(&mut *tx)
-                    .await?
-            }
-        };
+        for result in results {
+            let id = result.id;
+            let done = match result.completion {
+                OutboxCompletion::Delivered { attempts, webhook } => {
+                    let notified = if webhook {
+                        "notified_at = COALESCE(notified_at, $4), "
+                    } else {
+                        ""
+                    };
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'DELIVERED', delivered_at = $4, {notified}\
+                         attempts = $3, last_error = NULL, {RELEASE} {FENCE}"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id.0)
+                        .bind(token)
+                        .bind(attempts)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?
+                }
+                OutboxCompletion::Retry(retry) => {
+                    let sql = format!(
+                        "UPDATE outbox SET attempts = $3, next_attempt_at = $4, last_error = $5, \
+                         {RELEASE} {FENCE}"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id.0)
+                        .bind(token)
+                        .bind(retry.attempts)
+                        .bind(retry.next_attempt_at)
+                        .bind(retry.error.to_owned())
+                        .execute(&mut *tx)
+                        .await?
+                }
+                OutboxCompletion::Park { attempts, error } => {
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'FAILED', attempts = $3, last_error = $4, \
+                         {RELEASE} {FENCE}"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id.0)
+                        .bind(token)
+                        .bind(attempts)
+                        .bind(error.to_owned())
+                        .execute(&mut *tx)
+                        .await?
+                }
+            };
+            held.push(B::rows_affected(&done) == 1);
+        }
         tx.commit().await?;
-        Ok(B::rows_affected(&done) == 1)
+        Ok(held)
     }
 
     async fn list_outbox_page(
