@@ -59,6 +59,7 @@ impl App {
             OutboxWorkerConfig {
                 poll_interval: Duration::from_millis(config.outbox_poll_ms.max(10)),
                 lease: Duration::from_secs(config.outbox_lease_secs.max(1)),
+                batch_wait: Duration::from_millis(config.outbox_batch_wait_ms),
                 backoff: Backoff {
                     first: Duration::from_millis(config.outbox_retry_base_ms.max(1)),
                     cap: Duration::from_secs(config.outbox_retry_max_delay_secs.max(1)),

@@ -48,6 +48,10 @@ pub struct Config {
     /// How often the outbox worker looks for due events, in milliseconds.
     #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 500)]
     pub outbox_poll_ms: u64,
+    /// Milliseconds new confirmations gather before the worker claims them, and outcomes
+    /// before they are recorded: fewer, larger write transactions beside order creation.
+    #[arg(long, env = "OUTBOX_BATCH_WAIT_MS", default_value_t = 100)]
+    pub outbox_batch_wait_ms: u64,
     /// Seconds an instance holds a claimed outbox event before others may take it over.
     #[arg(long, env = "OUTBOX_LEASE_SECS", default_value_t = 30)]
     pub outbox_lease_secs: u64,

@@ -549,12 +549,6 @@ async fn two_instances_and_a_slow_receiver_never_send_one_event_twice_at_once() 
     let first = TestApp::start(config.clone(), db, checkout.clone()).await;
     let second = TestApp::start(config, TestDb::new(Backend::Sqlite).await, checkout).await;
     let store = first.store.clone();
-    if std::env::var("DEBUG_SLOW").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("order_service=debug,sqlx=warn")
-            .with_test_writer()
-            .try_init();
-    }
     // Wait until nothing is pending, then say what happened: a concurrent duplicate is
     // answered 409 and parks its event, which would otherwise show only as a timeout.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
@@ -565,8 +559,11 @@ async fn two_instances_and_a_slow_receiver_never_send_one_event_twice_at_once() 
         }
         if std::time::Instant::now() > deadline {
             for e in &pending {
-                eprintln!("PENDING {:?}", e);
-                eprintln!("  attempts {:?}", store.outbox_attempts(e.id).await);
+                let attempts = store.outbox_attempts(e.id).await;
+                eprintln!(
+                    "still pending: {} {:?} attempts: {attempts:?}",
+                    e.id, e.last_error
+                );
             }
             panic!(
                 "{} events still pending; receiver accepted {}, duplicates {:?}",

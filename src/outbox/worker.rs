@@ -19,6 +19,9 @@ pub struct OutboxWorkerConfig {
     pub lease: Duration,
     pub batch_size: u32,
     pub concurrency: usize,
+    /// How long new events gather after the first before they are claimed, and outcomes
+    /// before they are recorded (`OUTBOX_BATCH_WAIT_MS`).
+    pub batch_wait: Duration,
     pub backoff: Backoff,
     /// An event still undelivered this long after it was queued is parked as FAILED.
     pub give_up_after: Duration,
@@ -33,6 +36,7 @@ impl Default for OutboxWorkerConfig {
             lease: Duration::from_secs(30),
             batch_size: 64,
             concurrency: 16,
+            batch_wait: Duration::from_millis(100),
             backoff: Backoff::default(),
             give_up_after: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(7 * 24 * 3600),
@@ -139,7 +143,15 @@ impl OutboxWorker {
             }
             if !busy {
                 tokio::select! {
-                    _ = self.wake.notified() => {}
+                    // A new event: let those committed right after it join the same claim,
+                    // so a steady trickle of orders is delivered in groups (one claim and
+                    // one record transaction per group) rather than one by one.
+                    _ = self.wake.notified() => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(self.config.batch_wait) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
                     _ = tokio::time::sleep(self.config.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
@@ -166,6 +178,7 @@ impl OutboxWorker {
             token,
             finished_rx,
             claim.clone(),
+            self.config.batch_wait,
         ));
         let renewer = tokio::spawn(renew_lease(
             self.store.clone(),
@@ -423,16 +436,27 @@ async fn renew_lease(
     }
 }
 
-/// Records finished attempts as they arrive, all those waiting in one transaction.
+/// Records finished attempts as they arrive: those that finish within `wait` of the first
+/// unrecorded one (up to `RECORD_BATCH`) in one transaction; all that are left at once
+/// when the batch's sends are over.
 async fn record_outcomes(
     store: SharedStore,
     worker_id: String,
     token: uuid::Uuid,
     mut finished: tokio::sync::mpsc::Receiver<Finished>,
     claim: Arc<ClaimState>,
+    wait: Duration,
 ) {
     let mut group = Vec::with_capacity(RECORD_BATCH);
     while finished.recv_many(&mut group, RECORD_BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + wait;
+        while group.len() < RECORD_BATCH {
+            let room = RECORD_BATCH - group.len();
+            match tokio::time::timeout_at(deadline, finished.recv_many(&mut group, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         claim.progress().recording = group.len();
         let results: Vec<OutboxResult> = group.iter().map(Finished::result).collect();
         match store.complete_outbox_batch(token, &results).await {
