@@ -276,7 +276,6 @@ where
                 })
             })
             .collect();
-        let mut held = Vec::with_capacity(results.len());
         let mut tx = self.pools().writer.begin().await?;
         if !attempts.is_empty() {
             insert_rows("outbox_attempts", &attempts)
@@ -284,27 +283,49 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
-        for result in results {
+        // Deliveries sharing their attempt count and sinks: one statement for them all.
+        let mut delivered: Vec<((i32, bool), Vec<usize>)> = Vec::new();
+        for (i, result) in results.iter().enumerate() {
+            if let OutboxCompletion::Delivered { attempts, webhook } = result.completion {
+                match delivered
+                    .iter_mut()
+                    .find(|(key, _)| *key == (attempts, webhook))
+                {
+                    Some((_, members)) => members.push(i),
+                    None => delivered.push(((attempts, webhook), vec![i])),
+                }
+            }
+        }
+        let mut held = vec![false; results.len()];
+        for ((attempts, webhook), members) in delivered {
+            let at = now();
+            let mut update = sqlx::QueryBuilder::<B::Db>::new(
+                "UPDATE outbox SET status = 'DELIVERED', last_error = NULL, ",
+            );
+            update.push(RELEASE).push(", delivered_at = ").push_bind(at);
+            if webhook {
+                update
+                    .push(", notified_at = COALESCE(notified_at, ")
+                    .push_bind(at)
+                    .push(")");
+            }
+            update.push(", attempts = ").push_bind(attempts);
+            update.push(" WHERE lease_token = ").push_bind(token);
+            update.push(" AND status = 'PENDING' AND id IN (");
+            let mut ids = update.separated(", ");
+            for &i in &members {
+                ids.push_bind(results[i].id.0);
+            }
+            update.push(") RETURNING id");
+            let updated: Vec<(Uuid,)> = update.build_query_as().fetch_all(&mut *tx).await?;
+            for i in members {
+                held[i] = updated.iter().any(|(id,)| *id == results[i].id.0);
+            }
+        }
+        for (i, result) in results.iter().enumerate() {
             let id = result.id;
             let done = match result.completion {
-                OutboxCompletion::Delivered { attempts, webhook } => {
-                    let notified = if webhook {
-                        "notified_at = COALESCE(notified_at, $4), "
-                    } else {
-                        ""
-                    };
-                    let sql = format!(
-                        "UPDATE outbox SET status = 'DELIVERED', delivered_at = $4, {notified}\
-                         attempts = $3, last_error = NULL, {RELEASE} {FENCE}"
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(id.0)
-                        .bind(token)
-                        .bind(attempts)
-                        .bind(now())
-                        .execute(&mut *tx)
-                        .await?
-                }
+                OutboxCompletion::Delivered { .. } => continue,
                 OutboxCompletion::Retry(retry) => {
                     let sql = format!(
                         "UPDATE outbox SET attempts = $3, next_attempt_at = $4, last_error = $5, \
@@ -333,7 +354,7 @@ where
                         .await?
                 }
             };
-            held.push(B::rows_affected(&done) == 1);
+            held[i] = B::rows_affected(&done) == 1;
         }
         tx.commit().await?;
         Ok(held)
