@@ -4,20 +4,30 @@
 # /api/v1/notifications answers 202 at once), and whether order creation keeps its pace
 # while delivery runs beside it.
 #
-#   bench/delivery.sh [--duration S] [--concurrency C]      (NO_BUILD=1 skips cargo build)
+#   bench/delivery.sh [--duration S] [--concurrency C] [--rounds N] [--open-share F]
+#   (NO_BUILD=1 skips cargo build)
 #
-# 1. no Notification URL: create orders for S seconds (creation alone; leaves a backlog)
+# Each round, on one database:
+# 1. no Notification URL: create orders for S seconds, closed loop (creation alone; leaves a
+#    backlog)
 # 2. restart with the URL: time until the whole backlog is delivered (events/s)
 # 3. with the URL: create orders for S seconds while each new one is delivered
+# Rounds alternate the two conditions so that the machine's drift hits both. Then, open
+# loop at F (default 0.3) of the median rate of step 1: creation latency without and with
+# delivery at a load the machine carries without queueing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=15
 C=16
+ROUNDS=3
+SHARE=0.3
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift ;;
     --concurrency) C=$2; shift ;;
-    *) echo "usage: $0 [--duration S] [--concurrency C]" >&2; exit 2 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --open-share) SHARE=$2; shift ;;
+    *) echo "usage: $0 [--duration S] [--concurrency C] [--rounds N] [--open-share F]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -48,36 +58,74 @@ start_service() { # start_service [notification URL]
   wait_ready "$PORT"
 }
 stop_service() { kill -TERM "$service_pid"; wait "$service_pid" 2>/dev/null || true; }
-create() { # create LABEL
-  "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --method POST --path /api/v1/orders/checkout \
-    --body '{"checkoutSessionId":"{uuid}"}' --concurrency "$C" --duration "$DURATION" --warmup 1 --label "$1"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$service_pid/stat"; }
+create() { # create LABEL [RATE]: loadgen's JSON line plus the service's CPU ms per request
+  local before after out
+  before=$(cpu_ticks)
+  out=$("$BIN/loadgen" --url "http://127.0.0.1:$PORT" --method POST --path /api/v1/orders/checkout \
+    --body '{"checkoutSessionId":"{uuid}"}' --concurrency "$C" ${2:+--rate $2} --duration "$DURATION" \
+    --warmup 1 --label "$1")
+  after=$(cpu_ticks)
+  python3 -c "import json,sys; j=json.loads(sys.argv[1]); j['cpu_ticks']=$after-$before; print(json.dumps(j))" "$out"
 }
+drain() { # prints events/s delivering the current backlog
+  local backlog t0 t1
+  backlog=$(pending)
+  t0=$(date +%s.%N)
+  while [ "$(pending)" -gt 0 ]; do sleep 0.05; done
+  t1=$(date +%s.%N)
+  python3 -c "print(f'{$backlog} {$backlog / ($t1 - $t0):.0f}')"
+}
+URL="http://127.0.0.1:$STUB_PORT"
 
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+results=()
+drains=()
+for round in $(seq 1 "$ROUNDS"); do
+  start_service ""
+  results+=("$(create "round $round: create, no delivery")")
+  stop_service
+  start_service "$URL"
+  drains+=("$(drain)")
+  results+=("$(create "round $round: create, delivering")")
+  for _ in $(seq 1 100); do [ "$(pending)" -eq 0 ] && break; sleep 0.1; done
+  stop_service
+done
+half=$(python3 - "$SHARE" "${results[@]}" <<'PY'
+import json, statistics, sys
+alone = [json.loads(r)['rps'] for r in sys.argv[2:] if 'no delivery' in json.loads(r)['label']]
+print(int(statistics.median(alone) * float(sys.argv[1])))
+PY
+)
 start_service ""
-alone=$(create "create, no delivery")
+results+=("$(create "open loop $half/s: no delivery" "$half")")
 stop_service
-backlog=$(pending)
-
-start_service "http://127.0.0.1:$STUB_PORT"
-t0=$(date +%s.%N)
-while [ "$(pending)" -gt 0 ]; do sleep 0.1; done
-t1=$(date +%s.%N)
-drain=$(python3 -c "print(f'{$backlog / ($t1 - $t0):.0f}')")
-delivering=$(create "create, delivering")
-sleep 2
+start_service "$URL"
+drain >/dev/null
+results+=("$(create "open loop $half/s: delivering" "$half")")
+for _ in $(seq 1 100); do [ "$(pending)" -eq 0 ] && break; sleep 0.1; done
 left=$(pending)
 stop_service
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-python3 - "$alone" "$delivering" <<PY
-import json, sys
-a, d = (json.loads(x) for x in sys.argv[1:3])
-print("| run | orders/s | p50 ms | p99 ms |")
-print("|---|---:|---:|---:|")
-for r in (a, d):
-    print(f"| {r['label']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+TICKS=$(getconf CLK_TCK) python3 - "${results[@]}" -- "${drains[@]}" <<'PY'
+import json, os, statistics, sys
+args = sys.argv[1:]
+cut = args.index('--')
+runs = [json.loads(r) for r in args[:cut]]
+drains = [d.split() for d in args[cut + 1:]]
+tick_ms = 1000 / int(os.environ['TICKS'])
+print("| run | orders/s | p50 ms | p99 ms | service CPU µs per order |")
+print("|---|---:|---:|---:|---:|")
+for r in runs:
+    cpu = r['cpu_ticks'] * tick_ms * 1000 / max(r['requests'], 1)
+    print(f"| {r['label']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {cpu:.0f} |")
+alone = [r['rps'] for r in runs if r['label'].endswith('create, no delivery')]
+busy = [r['rps'] for r in runs if r['label'].endswith('create, delivering')]
 print()
-print(f"backlog of $backlog confirmations delivered in {$t1 - $t0:.2f} s: **$drain events/s**; "
-      f"still pending 2 s after the delivering run: $left")
+print(f"closed loop, median orders/s: alone {statistics.median(alone):.0f}, delivering "
+      f"{statistics.median(busy):.0f} (ratio {statistics.median(busy) / statistics.median(alone):.2f}; "
+      f"alone ranged {min(alone):.0f}–{max(alone):.0f})")
+print("backlog delivery: " + ", ".join(f"{n} events at {rate}/s" for n, rate in drains))
 PY
+echo "still pending at the end: $left"
