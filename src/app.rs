@@ -146,34 +146,8 @@ impl App {
                 let _ = server_stop.wait_for(|stopped| *stopped).await;
             })
             .into_future();
-        let grace = self.grace;
-        let mut server = tokio::spawn(server);
-        tokio::select! {
-            result = &mut server => { result??; }
-            // The worker only returns on shutdown: ending now (a panic) would leave the
-            // service taking orders that are never confirmed. Stop, and say why.
-            ended = &mut worker => {
-                let why = match ended {
-                    Ok(()) => "returned".to_owned(),
-                    Err(e) if e.is_panic() => "panicked".to_owned(),
-                    Err(e) => e.to_string(),
-                };
-                tracing::error!(reason = %why, "the outbox delivery worker stopped unexpectedly: shutting down");
-                let _ = stop_tx.send(true);
-                if tokio::time::timeout(grace, &mut server).await.is_err() {
-                    server.abort();
-                }
-                anyhow::bail!("the outbox delivery worker stopped unexpectedly ({why})");
-            }
-            _ = shutdown => {
-                tracing::info!("shutdown requested: draining in-flight requests");
-                let _ = stop_tx.send(true);
-                if tokio::time::timeout(grace, &mut server).await.is_err() {
-                    tracing::warn!("in-flight requests did not finish within {grace:?}");
-                    server.abort();
-                }
-            }
-        }
+        let server = tokio::spawn(server);
+        supervise(server, &mut worker, shutdown, &stop_tx, self.grace).await?;
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(1), worker).await;
         if let Some(sweeper) = sweeper {
@@ -182,6 +156,43 @@ impl App {
         tracing::info!("order service stopped");
         Ok(())
     }
+}
+
+/// Serves until `shutdown`, then drains in-flight requests for up to `grace`. The worker
+/// only returns on shutdown: if it ends first (a panic), the service would go on taking
+/// orders that are never confirmed, so it stops serving, says why at ERROR and fails.
+async fn supervise(
+    mut server: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: &mut tokio::task::JoinHandle<()>,
+    shutdown: impl Future<Output = ()>,
+    stop: &watch::Sender<bool>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        result = &mut server => { result??; }
+        ended = worker => {
+            let why = match ended {
+                Ok(()) => "returned".to_owned(),
+                Err(e) if e.is_panic() => "panicked".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(reason = %why, "the outbox delivery worker stopped unexpectedly: shutting down");
+            let _ = stop.send(true);
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
+                server.abort();
+            }
+            anyhow::bail!("the outbox delivery worker stopped unexpectedly ({why})");
+        }
+        _ = shutdown => {
+            tracing::info!("shutdown requested: draining in-flight requests");
+            let _ = stop.send(true);
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
+                tracing::warn!("in-flight requests did not finish within {grace:?}");
+                server.abort();
+            }
+        }
+    }
+    Ok(())
 }
 
 fn checkout_client(config: &Config) -> anyhow::Result<CheckoutClient> {
@@ -252,7 +263,54 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::describe_database;
+    use super::{describe_database, supervise};
+    use std::time::Duration;
+    use tokio::sync::watch;
+
+    /// A delivery worker that dies takes the service down with an error, and the server
+    /// is told to stop, instead of serving on with no delivery.
+    #[tokio::test]
+    async fn a_worker_that_panics_stops_the_service_with_an_error() {
+        let (stop, mut stopped) = watch::channel(false);
+        // A server that ends once told to stop, as axum's graceful shutdown does.
+        let server = tokio::spawn(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            Ok(())
+        });
+        let mut worker = tokio::spawn(async { panic!("a bug in the worker") });
+        let ended = tokio::time::timeout(
+            Duration::from_secs(5),
+            supervise(
+                server,
+                &mut worker,
+                std::future::pending(),
+                &stop,
+                Duration::from_secs(1),
+            ),
+        )
+        .await
+        .expect("supervision does not hang");
+        let error = ended.expect_err("the service fails").to_string();
+        assert!(
+            error.contains("worker stopped unexpectedly (panicked)"),
+            "{error}"
+        );
+        assert!(*stop.borrow(), "the server was told to stop");
+    }
+
+    #[tokio::test]
+    async fn a_requested_shutdown_ends_cleanly() {
+        let (stop, mut stopped) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            Ok(())
+        });
+        let mut worker = tokio::spawn(std::future::pending::<()>());
+        supervise(server, &mut worker, async {}, &stop, Duration::from_secs(1))
+            .await
+            .expect("a clean stop");
+        assert!(*stop.borrow());
+    }
 
     #[test]
     fn the_start_up_line_names_the_sqlite_file_and_hides_passwords() {
