@@ -191,6 +191,33 @@ async fn an_event_too_old_is_parked_as_failed(backend: Backend) {
         metrics.contains("outbox_parked_total{reason=\"give_up\"}"),
         "counted in /metrics"
     );
+
+    // Requeued by an operator while the receiver still fails, it gets a fresh age limit:
+    // retried (not parked again at its first failure), then parked once that runs out.
+    let (s, requeued) = app
+        .post(
+            &format!("/api/v1/admin/outbox/{}/retry", failed.id),
+            &admin_token(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{requeued}");
+    assert!(requeued["requeuedAt"].is_string(), "{requeued}");
+    let parked_again = eventually(15, "the event parked again", || async {
+        only_event(&app, OutboxStatus::Failed).await
+    })
+    .await;
+    let after_requeue = receiver.deliveries().len() - attempts;
+    assert!(
+        after_requeue >= 2,
+        "retried after the requeue, not parked at once: {after_requeue} attempt(s)"
+    );
+    assert!(
+        parked_again
+            .last_error
+            .unwrap()
+            .starts_with("gave up after")
+    );
 }
 
 async fn every_attempt_is_logged_and_shown_oldest_first(backend: Backend) {

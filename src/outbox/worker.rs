@@ -300,7 +300,7 @@ impl OutboxWorker {
             },
             instance: self.worker_id.clone(),
         };
-        let age = (chrono::Utc::now() - event.created_at)
+        let age = (chrono::Utc::now() - event.queued_since())
             .to_std()
             .unwrap_or_default();
         let decision = match (outcome, &self.notifier) {

@@ -55,12 +55,23 @@ pub struct OutboxRecord {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// When an operator last requeued it (retry or replay); its age limit counts from then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeued_at: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
     /// The fencing token of the claim that returned this record (none when not claimed):
     /// completions count only while the event still carries it.
     #[serde(skip)]
     pub lease_token: Option<uuid::Uuid>,
+}
+
+impl OutboxRecord {
+    /// Since when the event has been waiting for delivery: its creation, or the operator's
+    /// last requeue.
+    pub fn queued_since(&self) -> DateTime<Utc> {
+        self.requeued_at.unwrap_or(self.created_at)
+    }
 }
 
 /// One attempt at delivering an event, as the attempt log keeps it.

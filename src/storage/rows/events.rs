@@ -141,6 +141,7 @@ pub struct OutboxRow {
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
     lease_token: Option<Uuid>,
+    requeued_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<OutboxRow> for OutboxRecord {
@@ -160,6 +161,7 @@ impl TryFrom<OutboxRow> for OutboxRecord {
             last_error: row.last_error,
             created_at: row.created_at,
             delivered_at: row.delivered_at,
+            requeued_at: row.requeued_at,
             payload,
             lease_token: row.lease_token,
         })

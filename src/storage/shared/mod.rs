@@ -477,7 +477,7 @@ where
 const REQUEUE: &str = "UPDATE outbox SET \
      notified_at = CASE WHEN status = 'DELIVERED' THEN NULL ELSE notified_at END, \
      published_at = CASE WHEN status = 'DELIVERED' THEN NULL ELSE published_at END, \
-     delivered_at = NULL, status = 'PENDING', next_attempt_at = $1";
+     delivered_at = NULL, status = 'PENDING', next_attempt_at = $1, requeued_at = $1";
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
