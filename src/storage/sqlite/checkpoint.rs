@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 /// Bytes the WAL file is trimmed to when SQLite starts it over (`journal_size_limit`).
 pub(super) const JOURNAL_SIZE_LIMIT: u64 = 64 << 20;
+/// The longest wait between RESTARTs after some stopped short.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
 
 /// When and how hard the task checkpoints.
 #[derive(Clone, Copy, Debug)]
@@ -71,6 +73,8 @@ impl Checkpointer {
             policy,
             frame_bytes: u64::try_from(page_size).unwrap_or(4096) + 24,
             failing: false,
+            restart_backoff: Duration::ZERO,
+            restart_not_before: Instant::now(),
         };
         Ok(Self(tokio::spawn(task.run())))
     }
@@ -85,6 +89,11 @@ struct Task {
     frame_bytes: u64,
     /// Whether the last checkpoint failed (logged once per outage, not every round).
     failing: bool,
+    /// After a RESTART stopped short (a reader kept an old snapshot past `reader_wait`),
+    /// the next waits this long, doubling each time, so that one long read cannot pause
+    /// writes every round; zero after a RESTART that worked.
+    restart_backoff: Duration,
+    restart_not_before: Instant,
 }
 
 /// What `PRAGMA wal_checkpoint` answers: whether it stopped short (a reader or writer was
@@ -111,7 +120,7 @@ impl Task {
                 continue;
             };
             let wal_bytes = u64::try_from(passive.log).unwrap_or(0) * self.frame_bytes;
-            if wal_bytes >= self.policy.restart_bytes {
+            if wal_bytes >= self.policy.restart_bytes && Instant::now() >= self.restart_not_before {
                 self.restart().await;
             }
         }
@@ -128,10 +137,17 @@ impl Task {
             }
         };
         let paused = Instant::now();
-        self.checkpoint(Mode::Restart).await;
+        let outcome = self.checkpoint(Mode::Restart).await;
         drop(held);
         metrics::histogram!("sqlite_wal_restart_pause_seconds")
             .record(paused.elapsed().as_secs_f64());
+        self.restart_backoff = match outcome {
+            Some(done) if done.busy == 0 => Duration::ZERO,
+            _ => (self.restart_backoff * 2)
+                .max(self.policy.every * 2)
+                .min(MAX_RESTART_BACKOFF),
+        };
+        self.restart_not_before = Instant::now() + self.restart_backoff;
     }
 
     async fn checkpoint(&mut self, mode: Mode) -> Option<Outcome> {
