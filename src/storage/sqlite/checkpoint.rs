@@ -47,12 +47,23 @@ impl Default for CheckpointPolicy {
 }
 
 /// The checkpoint task; stops when dropped.
-pub(super) struct Checkpointer(tokio::task::JoinHandle<()>);
+pub struct Checkpointer(tokio::task::JoinHandle<()>);
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The service's checkpoint task, default policy, on `writer` (whose connections must have
+/// `wal_autocheckpoint=0`): for the `sqlite-ceiling` benchmark, which measures the write
+/// path with it. Stops when dropped.
+pub async fn checkpoint_in_background(
+    options: SqliteConnectOptions,
+    writer: SqlitePool,
+) -> anyhow::Result<Checkpointer> {
+    let health = Arc::new(StorageHealth::default());
+    Checkpointer::start(options, writer, health, CheckpointPolicy::default()).await
 }
 
 impl Checkpointer {
