@@ -3,7 +3,7 @@
 # seconds (no Notification URL, so every confirmation stays in the outbox, as on a
 # service that has none configured), stops the service, and divides the growth of the
 # database by the number of orders. SQLite: the file after the WAL is checkpointed on
-# shutdown; PostgreSQL: pg_database_size.
+# shutdown; PostgreSQL: pg_database_size. Then SQLite's bytes per table and index (dbstat).
 #
 # Usage: bench/order_size.sh [SECONDS]   (uses target/debug binaries; builds them)
 # Env: PG_URL (default postgres://postgres@127.0.0.1:5432); unset SKIP_PG=1 to include it.
@@ -53,6 +53,11 @@ measure() { # BACKEND URL SIZE-COMMAND COUNT-COMMAND
 sqlite_size() { sqlite3 "$WORK/orders.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null; stat -c %s "$WORK/orders.db"; }
 sqlite_count() { sqlite3 "$WORK/orders.db" 'SELECT count(*) FROM orders'; }
 measure sqlite "sqlite://$WORK/orders.db" sqlite_size sqlite_count
+# Where the bytes go: pages per table and index (SQLite's dbstat virtual table).
+sqlite3 -header -column "$WORK/orders.db" "SELECT name, count(*) AS pages, sum(pgsize) AS bytes,
+  round(100.0 * sum(pgsize - unused) / sum(pgsize)) AS pct_used,
+  round(sum(pgsize) * 1.0 / (SELECT count(*) FROM orders), 1) AS bytes_per_order
+  FROM dbstat GROUP BY name HAVING count(*) > 1 ORDER BY bytes DESC" || echo "(no dbstat in this sqlite3)"
 
 if [ -z "${SKIP_PG:-}" ]; then
   psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB" >/dev/null

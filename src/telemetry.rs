@@ -112,6 +112,18 @@ fn describe_metrics() {
         "Bytes free on the SQLite database's filesystem, sampled every 10 s"
     );
     describe_gauge!(
+        "sqlite_wal_bytes",
+        "Bytes of WAL in use after the last checkpoint (SQLite only)"
+    );
+    describe_counter!(
+        "sqlite_checkpoints_total",
+        "SQLite WAL checkpoints by mode (passive, restart) and result (done, busy: a reader held an old snapshot; error)"
+    );
+    describe_histogram!(
+        "sqlite_wal_restart_pause_seconds",
+        "How long writes waited while a RESTART checkpoint started the WAL over (SQLite only)"
+    );
+    describe_gauge!(
         "db_writes_failing",
         "1 while database writes fail (readiness answers 503), else 0"
     );
@@ -126,6 +138,25 @@ pub fn record_storage(database_bytes: Option<u64>, free_bytes: Option<u64>, writ
         metrics::gauge!("db_filesystem_free_bytes").set(bytes as f64);
     }
     metrics::gauge!("db_writes_failing").set(if writes_failing { 1.0 } else { 0.0 });
+}
+
+/// SQLite's checkpoint counts (left out when no checkpoint ran: PostgreSQL).
+pub fn record_wal_checkpoints(checkpoints: &crate::storage::WalCheckpoints) {
+    let c = checkpoints;
+    if c.passive + c.restarts + c.restarts_busy + c.failures == 0 {
+        return;
+    }
+    metrics::gauge!("sqlite_wal_bytes").set(c.wal_bytes as f64);
+    let counts = [
+        ("passive", "done", c.passive),
+        ("restart", "done", c.restarts),
+        ("restart", "busy", c.restarts_busy),
+        ("any", "error", c.failures),
+    ];
+    for (mode, result, n) in counts {
+        metrics::counter!("sqlite_checkpoints_total", "mode" => mode, "result" => result)
+            .absolute(n);
+    }
 }
 
 pub fn record_pool_usage((in_use, idle, max): (u32, u32, u32)) {

@@ -34,6 +34,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         usage.free_bytes,
         health.write_outage().is_some(),
     );
+    crate::telemetry::record_wal_checkpoints(&health.wal_checkpoints());
     (
         [(
             axum::http::header::CONTENT_TYPE,

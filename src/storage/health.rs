@@ -41,10 +41,26 @@ pub struct StorageUsage {
     pub free_bytes: Option<u64>,
 }
 
+/// SQLite's WAL checkpoints as the checkpoint task counts them (all zero on PostgreSQL).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WalCheckpoints {
+    /// Bytes of WAL frames in use after the last checkpoint (the file may be larger).
+    pub wal_bytes: u64,
+    /// PASSIVE checkpoints run (they never block a writer).
+    pub passive: u64,
+    /// RESTART checkpoints that emptied the WAL, so the writer starts it over.
+    pub restarts: u64,
+    /// RESTART checkpoints that stopped short: a reader held an old snapshot too long.
+    pub restarts_busy: u64,
+    /// Checkpoints that failed with an error.
+    pub failures: u64,
+}
+
 #[derive(Default)]
 pub struct StorageHealth {
     outage: Mutex<Option<WriteOutage>>,
     usage: Mutex<StorageUsage>,
+    checkpoints: Mutex<WalCheckpoints>,
 }
 
 impl StorageHealth {
@@ -55,6 +71,25 @@ impl StorageHealth {
 
     pub fn usage(&self) -> StorageUsage {
         *self.usage.lock().expect("health lock")
+    }
+
+    pub fn wal_checkpoints(&self) -> WalCheckpoints {
+        *self.checkpoints.lock().expect("health lock")
+    }
+
+    /// Counts a checkpoint that ran; `busy`: it could not copy or restart everything.
+    pub(super) fn record_checkpoint(&self, restart: bool, busy: bool, wal_bytes: u64) {
+        let mut counts = self.checkpoints.lock().expect("health lock");
+        counts.wal_bytes = wal_bytes;
+        match (restart, busy) {
+            (false, _) => counts.passive += 1,
+            (true, false) => counts.restarts += 1,
+            (true, true) => counts.restarts_busy += 1,
+        }
+    }
+
+    pub(super) fn record_checkpoint_failure(&self) {
+        self.checkpoints.lock().expect("health lock").failures += 1;
     }
 
     /// Notes the outcome of a write: a success ends an outage, a failure of the database

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-pub use health::{StorageHealth, StorageUsage, WriteFailure, WriteOutage};
+pub use health::{StorageHealth, StorageUsage, WalCheckpoints, WriteFailure, WriteOutage};
 pub use postgres::PostgresStore;
-pub use sqlite::{SqliteStore, write_orders_together};
+pub use sqlite::{Checkpointer, SqliteStore, checkpoint_in_background, write_orders_together};
 pub use sqlite_writer::discard_if_in_transaction;
 pub use sweep::{SweepLease, SweepStore};
 

@@ -14,7 +14,7 @@ use order_service::domain::{
     Address, CheckoutSessionId, EventId, Money, NewOrderItem, Order, OrderDraft, OrderOrigin,
     OrderTotals, Quantity, UserId,
 };
-use order_service::storage::{NewOutboxEvent, write_orders_together};
+use order_service::storage::{NewOutboxEvent, checkpoint_in_background, write_orders_together};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -40,6 +40,10 @@ struct Args {
     /// what the checkpoints on the commit path cost.
     #[arg(long)]
     wal_autocheckpoint: Option<u32>,
+    /// The service's checkpoint task instead of SQLite's automatic checkpoint
+    /// (`wal_autocheckpoint=0` on the writer; PASSIVE every 100 ms, RESTART past 16 MiB).
+    #[arg(long)]
+    checkpoint_task: bool,
 }
 
 /// A new order as the service places it (v7 ids), with a fresh checkout session.
@@ -135,15 +139,22 @@ async fn main() -> anyhow::Result<()> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let options = match args.wal_autocheckpoint {
-        Some(pages) => options.pragma("wal_autocheckpoint", pages.to_string()),
-        None => options,
+    let writer_options = match (args.checkpoint_task, args.wal_autocheckpoint) {
+        (true, _) => options.clone().pragma("wal_autocheckpoint", "0"),
+        (false, Some(pages)) => options
+            .clone()
+            .pragma("wal_autocheckpoint", pages.to_string()),
+        (false, None) => options.clone(),
     };
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
-        .connect_with(options)
+        .connect_with(writer_options)
         .await?;
     sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+    let _checkpoints = match args.checkpoint_task {
+        true => Some(checkpoint_in_background(options, pool.clone()).await?),
+        false => None,
+    };
     // ~ the size of a real ORDER_CONFIRMATION payload (the order JSON in an envelope).
     let payload = format!("{{\"pad\":\"{}\"}}", "x".repeat(1100));
     let stop_at = Instant::now() + Duration::from_secs_f64(args.duration);

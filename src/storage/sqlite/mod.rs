@@ -6,7 +6,10 @@
 //! so one task commits all the orders that queued up meanwhile in one transaction, with
 //! one multi-row INSERT per table (each order whole or not at all, acknowledged only after
 //! the commit).
+//!
+//! WAL checkpoints run in a task of their own (`checkpoint`), not inside a commit.
 
+mod checkpoint;
 mod group_commit;
 
 use super::health::{Monitor, monitor};
@@ -15,6 +18,8 @@ use super::shared::{Pools, SqlBackend};
 use super::sqlite_writer::{discard_if_in_transaction, probe, usage};
 use super::{StorageHealth, StoreError};
 use crate::domain::{Order, OrderOrigin};
+use checkpoint::{CheckpointPolicy, JOURNAL_SIZE_LIMIT};
+pub use checkpoint::{Checkpointer, checkpoint_in_background};
 pub use group_commit::write_orders_together;
 use group_commit::{PendingOrder, commit_new_orders};
 use sqlx::Sqlite;
@@ -29,6 +34,7 @@ pub struct SqliteStore {
     new_orders: mpsc::Sender<PendingOrder>,
     health: Arc<StorageHealth>,
     _monitor: Monitor,
+    _checkpoints: Checkpointer,
 }
 
 impl SqliteStore {
@@ -38,22 +44,31 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(5))
-            .foreign_keys(true);
-        // A writer connection left inside a transaction is closed, never reused.
+            .foreign_keys(true)
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
+        // A writer connection left inside a transaction is closed, never reused. It never
+        // checkpoints inside a commit: the checkpoint task does that.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .after_release(discard_if_in_transaction)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let file = options.get_filename().to_owned();
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
         let health = Arc::new(StorageHealth::default());
+        let checkpoints = Checkpointer::start(
+            options,
+            writer.clone(),
+            health.clone(),
+            CheckpointPolicy::default(),
+        )
+        .await?;
         let (new_orders, queue) = mpsc::channel(1024);
         tokio::spawn(commit_new_orders(writer.clone(), queue, health.clone()));
         let probe_pool = writer.clone();
@@ -80,6 +95,7 @@ impl SqliteStore {
             new_orders,
             health,
             _monitor: monitor,
+            _checkpoints: checkpoints,
         })
     }
 }
