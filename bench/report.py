@@ -24,6 +24,11 @@ def rate(r):
     return f"{r['rps']:,.0f}" if r else "–"
 
 
+def cpu(r):
+    v = r.get("cpu_us_per_request") if r else None
+    return f"{v:,}" if v is not None else "–"
+
+
 def ratio(a, b):
     return f"{100 * a['rps'] / b['rps']:.0f}%" if a and b and b["rps"] else "–"
 
@@ -40,22 +45,35 @@ print(f"Machine: {machine.get('nproc')} × {machine.get('cpu')}, load {machine.g
       f"one 8 kB fdatasync {machine.get('fdatasync_per_s', '?')}/s (pg_test_fsync), "
       f"{machine.get('duration_s')} s per point, commit {machine.get('git')}, service binary {machine.get('service')}.\n")
 print("### The service\n")
-print("| backend | conc. | create orders/s | p50 ms | p95 ms | p99 ms | GET /orders/{id} req/s | p50 ms | p99 ms | load |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| backend | conc. | create orders/s | p50 ms | p95 ms | p99 ms | CPU µs/order | "
+      "GET /orders/{id} req/s | p50 ms | p99 ms | CPU µs/read | load |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for b in backends:
     for c in levels:
         cr, g = find("create", b, c), find("get", b, c)
         print(f"| {b} | {c} | {rate(cr)}{errors(cr) if cr else ''} | {ms(cr, 'p50_ms')} | {ms(cr, 'p95_ms')} | "
-              f"{ms(cr, 'p99_ms')} | {rate(g)}{errors(g) if g else ''} | {ms(g, 'p50_ms')} | {ms(g, 'p99_ms')} | "
-              f"{cr['load1'] if cr else '–'} |")
+              f"{ms(cr, 'p99_ms')} | {cpu(cr)} | {rate(g)}{errors(g) if g else ''} | {ms(g, 'p50_ms')} | "
+              f"{ms(g, 'p99_ms')} | {cpu(g)} | {cr['load1'] if cr else '–'} |")
+print("\nCPU µs: user+system time of the service process over the measured window "
+      "(/proc/PID/stat) divided by the requests answered.")
+print()
+print("Reads against the database's own ceiling (PostgreSQL: the same order+items-by-id "
+      "statement run by pgbench -M prepared, no HTTP):\n")
+print("| backend | conc. | service GET req/s | CPU µs/read | pgbench read ceiling/s | service / ceiling |")
+print("|---|---:|---:|---:|---:|---:|")
+for c in levels:
+    g, top = find("get", "postgres", c), find("read-ceiling", "postgres", c)
+    if g and top:
+        print(f"| postgres | {c} | {rate(g)} | {cpu(g)} | {rate(top)} (p99 {ms(top, 'p99_ms')}) | {ratio(g, top)} |")
 print()
 print("Open loop at half the peak create rate (latency from the scheduled send time):\n")
-print("| backend | offered orders/s | achieved | p50 ms | p95 ms | p99 ms |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| backend | offered orders/s | achieved | p50 ms | p95 ms | p99 ms | CPU µs/order |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for b in backends:
     h = find("create-half-peak", b)
     if h:
-        print(f"| {b} | {h['rate']:,.0f} | {rate(h)}{errors(h)} | {ms(h, 'p50_ms')} | {ms(h, 'p95_ms')} | {ms(h, 'p99_ms')} |")
+        print(f"| {b} | {h['rate']:,.0f} | {rate(h)}{errors(h)} | {ms(h, 'p50_ms')} | {ms(h, 'p95_ms')} | "
+              f"{ms(h, 'p99_ms')} | {cpu(h)} |")
 print()
 print("### Ceilings measured in the same run, and the service as a share of each\n")
 print("| backend | conc. | service | DB ceiling A: BEGIN, 4 INSERTs, COMMIT per order | service / A | "

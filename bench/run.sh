@@ -3,7 +3,10 @@
 # request) and GET /api/v1/orders/{id} at concurrency 1, 16 and 64 on SQLite and on
 # PostgreSQL, against a stub Checkout Service, beside the ceilings measured in the same
 # run: the same per-order transaction straight at PostgreSQL (pgbench) and at SQLite
-# (sqlite-ceiling), and a trivial axum handler under the same load generator.
+# (sqlite-ceiling), and a trivial axum handler under the same load generator. Every service
+# point also reports the service's CPU per request (user+system time of its process from
+# /proc/PID/stat over the measured window, divided by the requests answered), and on
+# PostgreSQL the read ceiling: the service's own order+items-by-id statement run by pgbench.
 #
 # Usage: bench/run.sh [--quick] [--backends "sqlite postgres"] [--concurrency "1 16 64"]
 #   --quick   about 3 s per point instead of 10 (the whole run takes ~2-3 minutes)
@@ -76,6 +79,25 @@ record() {
     '. + {kind: $kind, backend: $backend, load1: ($load | tonumber)}' | tee -a "$RESULTS" >&2
 }
 
+# cpu_s PID: user+system CPU seconds the process has used so far (fields 14 and 15 of
+# /proc/PID/stat, counted after the ")" that ends the command name).
+cpu_s() { sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{print ($12 + $13) / hz}'; }
+
+# with_cpu PID COMMAND…: runs a load generator command and adds to its JSON line the CPU
+# PID used over the measured window (sampled after the warm-up and again after the
+# duration) and that CPU per request answered.
+with_cpu() {
+  local pid=$1; shift
+  local out=$WORK/point.json c0 c1
+  "$@" >"$out" &
+  local gen=$!
+  sleep "$WARMUP"; c0=$(cpu_s "$pid")
+  sleep "$DURATION"; c1=$(cpu_s "$pid")
+  wait "$gen"
+  jq -c --argjson c0 "$c0" --argjson c1 "$c1" \
+    '. + {service_cpu_s: ($c1 - $c0), cpu_us_per_request: (if .requests > 0 then (($c1 - $c0) * 1e6 / .requests | round) else null end)}' "$out"
+}
+
 loadgen() { # PORT then loadgen arguments
   local port=$1; shift
   "$BIN/loadgen" --url "http://127.0.0.1:$port" --duration "$DURATION" --warmup "$WARMUP" "$@"
@@ -122,25 +144,27 @@ run_service() { # BACKEND DATABASE_URL
   for c in $CONCURRENCY; do
     local save=()
     [ "$c" = "$(echo $CONCURRENCY | cut -d' ' -f1)" ] && save=(--save-ids "$ids")
-    loadgen "$port" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
+    with_cpu "$pid" loadgen "$port" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
       --concurrency "$c" --label create "${save[@]}" | record create "$backend"
     peak=$(tail -1 "$RESULTS" | jq '.rps')
   done
   for c in $CONCURRENCY; do
-    loadgen "$port" --path '/api/v1/orders/{id}' --ids "$ids" --concurrency "$c" --label get | record get "$backend"
+    with_cpu "$pid" loadgen "$port" --path '/api/v1/orders/{id}' --ids "$ids" --concurrency "$c" --label get | record get "$backend"
   done
   # Open loop at half the create throughput of the highest concurrency.
   local half
   half=$(python3 -c "print(max(1.0, $peak / 2))")
-  loadgen "$port" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
+  with_cpu "$pid" loadgen "$port" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
     --rate "$half" --concurrency 1024 --label create-half-peak | record create-half-peak "$backend"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-pgbench_point() { # DB SCRIPT LABEL CONCURRENCY
+pgbench_point() { # DB SCRIPT LABEL CONCURRENCY (SCRIPT: one file, or several as "-f a -f b …")
   local db=$1 script=$2 label=$3 c=$4 prefix="$WORK/pgbench-$3-$4"
-  local tps
-  tps=$("$PGBENCH" -n -M prepared -c "$c" -j 1 -T "$DURATION" -f "$script" -l --log-prefix="$prefix" "$PG_URL/$db" 2>&1 \
+  local tps scripts
+  read -ra scripts <<<"$script"
+  [ "${scripts[0]}" = "-f" ] || scripts=(-f "$script")
+  tps=$("$PGBENCH" -n -M prepared -c "$c" -j 1 -T "$DURATION" "${scripts[@]}" -l --log-prefix="$prefix" "$PG_URL/$db" 2>&1 \
         | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
   cat "$prefix".* | awk '{print $3 / 1000}' | sort -n | python3 -c "
 import json, math, sys
@@ -169,6 +193,15 @@ for backend in $BACKENDS; do
       db=${BENCH_DB_PREFIX:-bench}_svc_$$ ceiling=${BENCH_DB_PREFIX:-bench}_ceiling_$$
       for d in "$db" "$ceiling"; do psql -q "$PG_URL/postgres" -c "CREATE DATABASE $d" >/dev/null; DBS+=("$d"); done
       run_service postgres "$PG_URL/$db"
+      echo "== postgres: read ceiling (the service's order+items-by-id statement via pgbench, no HTTP)" >&2
+      read_scripts=""
+      for id in $(head -8 "$WORK/ids-postgres.txt"); do
+        sed "s/:order_id/'$id'/" bench/pg-order-read.sql >"$WORK/read-$id.sql"
+        read_scripts+=" -f $WORK/read-$id.sql"
+      done
+      for c in $CONCURRENCY; do
+        pgbench_point "$db" "$read_scripts" pg-read-by-id "$c" | record read-ceiling postgres
+      done
       DATABASE_URL="$PG_URL/$ceiling" "$BIN/order-service" migrate >/dev/null 2>&1
       echo "== postgres: ceiling (same transaction via pgbench, no HTTP)" >&2
       for c in $CONCURRENCY; do

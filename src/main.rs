@@ -43,9 +43,9 @@ async fn main() -> ExitCode {
     order_service::telemetry::install_crypto_provider();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    if !matches!(command, Command::Demo) {
-        order_service::telemetry::init_tracing(&cli.config.log_format);
-    }
+    // Held to the end of `main`: dropping it flushes the queued log lines.
+    let _log_writer = (!matches!(command, Command::Demo))
+        .then(|| order_service::telemetry::init_tracing(&cli.config.log_format));
     let result = match command {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(&cli.config).await,

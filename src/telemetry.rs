@@ -3,22 +3,35 @@
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::io::IsTerminal;
 use std::sync::OnceLock;
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 /// Structured logs to stdout; `json` for machines, anything else for humans. Colours only
 /// when stdout is a terminal, so files and log collectors get plain text.
-pub fn init_tracing(format: &str) {
+///
+/// Lines are formatted on the thread that logs but written by a writer thread, so a
+/// request never waits on a `write` to stdout, and lines queued together go out in one
+/// write. Nothing is dropped: when 128 k lines are queued, logging waits. The returned
+/// guard flushes what is queued when dropped: keep it until the process ends.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init_tracing(format: &str) -> WorkerGuard {
+    let (stdout, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
-        .with_target(false);
+        .with_target(false)
+        .with_writer(stdout);
     let _ = if format.eq_ignore_ascii_case("json") {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
 
 /// Both `ring` (sqlx, NATS) and reqwest use rustls; one process-wide provider avoids panics.

@@ -54,7 +54,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    order_service::telemetry::init_tracing(&cli.log_format);
+    // Held to the end of `main`: dropping it flushes the queued log lines.
+    let _log_writer = order_service::telemetry::init_tracing(&cli.log_format);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -7,7 +7,7 @@ mod events;
 mod order;
 
 pub use events::{AttemptRow, HistoryRow, NewAttemptRow, NewOutboxRow, OutboxRow};
-pub use order::{ItemRow, ListedOrderRow, OrderRow};
+pub use order::{ItemRow, JoinedItemRow, ListedOrderRow, OrderRow};
 
 use super::StoreError;
 use crate::domain::{Address, Money, OrderStatus};

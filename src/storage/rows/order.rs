@@ -131,11 +131,10 @@ pub struct ListedOrderRow {
     pub order: OrderRow,
 }
 
-/// One row of `order_items`.
-#[derive(sqlx::FromRow)]
+/// One row of `order_items`, as written.
 pub struct ItemRow {
     id: Uuid,
-    pub order_id: Uuid,
+    order_id: Uuid,
     position: i32,
     product_id: String,
     name: Option<String>,
@@ -171,19 +170,40 @@ impl ItemRow {
     }
 }
 
-impl ItemRow {
-    /// The item, its price read in the minor units of its order's currency.
-    pub fn into_item(self, minor_units: u32) -> Result<OrderItem, StoreError> {
-        let row = self;
-        Ok(OrderItem {
-            id: OrderItemId(row.id),
-            product_id: row.product_id,
-            name: row.name,
-            price: money(row.price_minor, minor_units, "price_minor")?,
-            quantity: u64::try_from(row.quantity)
+/// The item part of a row of orders joined with their items (`fetch_orders`): the item's
+/// columns renamed `item_…`, all NULL for an order without items, and the order's `seq`,
+/// which tells one order's rows from the next one's.
+#[derive(sqlx::FromRow)]
+pub struct JoinedItemRow {
+    pub seq: i64,
+    item_id: Option<Uuid>,
+    item_product_id: Option<String>,
+    item_name: Option<String>,
+    item_price_minor: Option<i64>,
+    item_quantity: Option<i32>,
+}
+
+impl JoinedItemRow {
+    /// The item (none where the order has none), its price read in the minor units of its
+    /// order's currency.
+    pub fn into_item(self, minor_units: u32) -> Result<Option<OrderItem>, StoreError> {
+        let Some(id) = self.item_id else {
+            return Ok(None);
+        };
+        let missing = |column: &str| corrupt(format!("order_items.{column} is NULL"));
+        let price_minor = self
+            .item_price_minor
+            .ok_or_else(|| missing("price_minor"))?;
+        let quantity = self.item_quantity.ok_or_else(|| missing("quantity"))?;
+        Ok(Some(OrderItem {
+            id: OrderItemId(id),
+            product_id: self.item_product_id.ok_or_else(|| missing("product_id"))?,
+            name: self.item_name,
+            price: money(price_minor, minor_units, "price_minor")?,
+            quantity: u64::try_from(quantity)
                 .ok()
                 .and_then(Quantity::new)
                 .ok_or_else(|| corrupt("quantity"))?,
-        })
+        }))
     }
 }

@@ -1,18 +1,20 @@
 //! Statements built in pieces: reading orders with their items, multi-row inserts.
 
-use super::{Bind, Decoded};
+use super::Decoded;
 use crate::domain::Address;
-use crate::domain::{Currency, Order, OrderItem};
+use crate::domain::{Currency, Order};
 use crate::storage::StoreError;
-use crate::storage::rows::{InsertRow, ItemRow, ListedOrderRow, Value, column_names};
+use crate::storage::rows::{InsertRow, JoinedItemRow, ListedOrderRow, Value, column_names};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
-use std::collections::HashMap;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type};
 use uuid::Uuid;
 
-/// Runs `query` (a `SELECT` of listed order rows) and loads the items of what it finds in
-/// one more query, attached in position order.
+/// Runs `query` (begun by `select_orders`, then its conditions, perhaps an
+/// `ORDER BY seq DESC LIMIT`) as one statement: the orders it selects joined with their
+/// items, one row per item (one with NULL item columns for an order without items),
+/// newest order first and each order's items in position order. Decoded in one pass;
+/// an order's own columns are decoded once, from its first row.
 pub async fn fetch_orders<DB>(
     pool: &Pool<DB>,
     mut query: QueryBuilder<DB>,
@@ -21,43 +23,39 @@ where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
-    Uuid: Bind<DB>,
     ListedOrderRow: Decoded<DB>,
-    ItemRow: Decoded<DB>,
+    JoinedItemRow: Decoded<DB>,
 {
-    let rows: Vec<ListedOrderRow> = query.build_query_as().fetch_all(pool).await?;
-    let mut orders = Vec::with_capacity(rows.len());
-    for row in rows {
-        orders.push((row.seq, Order::try_from(row.order)?));
-    }
-    if orders.is_empty() {
-        return Ok(orders);
-    }
-    let mut items = QueryBuilder::<DB>::new("SELECT * FROM order_items WHERE order_id IN (");
-    let mut ids = items.separated(", ");
-    for (_, order) in &orders {
-        ids.push_bind(order.id.0);
-    }
-    items.push(") ORDER BY order_id, position");
-    let units: HashMap<Uuid, u32> = (orders.iter())
-        .map(|(_, order)| (order.id.0, Currency::minor_units_of(&order.currency)))
-        .collect();
-    let mut by_order: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
-    for row in items.build_query_as::<ItemRow>().fetch_all(pool).await? {
-        let minor_units = units[&row.order_id];
-        by_order
-            .entry(row.order_id)
-            .or_default()
-            .push(row.into_item(minor_units)?);
-    }
-    for (_, order) in &mut orders {
-        order.items = by_order.remove(&order.id.0).unwrap_or_default();
+    query.push(
+        ") AS o LEFT JOIN order_items AS i ON i.order_id = o.id ORDER BY o.seq DESC, i.position",
+    );
+    let rows = query.build().fetch_all(pool).await?;
+    let mut orders: Vec<(i64, Order)> = Vec::new();
+    let mut minor_units = 0;
+    for row in &rows {
+        let item = JoinedItemRow::from_row(row)?;
+        if orders.last().is_none_or(|(seq, _)| *seq != item.seq) {
+            let listed = ListedOrderRow::from_row(row)?;
+            let order = Order::try_from(listed.order)?;
+            minor_units = Currency::minor_units_of(&order.currency);
+            orders.push((listed.seq, order));
+        }
+        if let (Some(item), Some((_, order))) = (item.into_item(minor_units)?, orders.last_mut()) {
+            order.items.push(item);
+        }
     }
     Ok(orders)
 }
 
+/// The start of the statement `fetch_orders` runs: it opens the subquery of the orders
+/// wanted (`WHERE 1 = 1`, for the caller's conditions), which `fetch_orders` closes and
+/// joins with the items. Item columns are renamed `item_…`, apart from the order's.
 pub fn select_orders<DB: Database>() -> QueryBuilder<DB> {
-    QueryBuilder::new("SELECT * FROM orders WHERE 1 = 1")
+    QueryBuilder::new(
+        "SELECT o.*, i.id AS item_id, i.product_id AS item_product_id, i.name AS item_name, \
+         i.price_minor AS item_price_minor, i.quantity AS item_quantity \
+         FROM (SELECT * FROM orders WHERE 1 = 1",
+    )
 }
 
 /// Databases that can bind every kind of row `Value` (both backends): the one place

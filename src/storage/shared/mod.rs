@@ -14,7 +14,7 @@ use super::outbox::{
     OutboxRecord, OutboxResult, OutboxStats, OutboxStatus,
 };
 use super::rows::{
-    AttemptRow, HistoryRow, ItemRow, ListedOrderRow, NewAttemptRow, NewOutboxRow, OutboxRow,
+    AttemptRow, HistoryRow, JoinedItemRow, ListedOrderRow, NewAttemptRow, NewOutboxRow, OutboxRow,
 };
 use super::{Inserted, OrderFilter, OrderPage, OrderStore, StatusChangeRecord, StoreError};
 use crate::domain::order::{EVENT_STATUS_CHANGED, now};
@@ -39,7 +39,7 @@ where
     bool: Bind<B::Db>,
     DateTime<Utc>: Bind<B::Db>,
     ListedOrderRow: Decoded<B::Db>,
-    ItemRow: Decoded<B::Db>,
+    JoinedItemRow: Decoded<B::Db>,
     HistoryRow: Decoded<B::Db>,
     OutboxRow: Decoded<B::Db>,
     AttemptRow: Decoded<B::Db>,
