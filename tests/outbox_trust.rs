@@ -478,11 +478,11 @@ async fn a_completion_after_a_lost_lease_changes_nothing(backend: Backend) {
     // The stale holder's outcomes are refused, whatever they are.
     let park = OutboxCompletion::Park {
         attempts: 1,
-        error: "HTTP 422",
+        error: "HTTP 422".into(),
     };
     assert!(
         !store
-            .complete_outbox(id, stale_token, park, None)
+            .complete_outbox(id, stale_token, &park, None)
             .await
             .unwrap()
     );
@@ -492,7 +492,7 @@ async fn a_completion_after_a_lost_lease_changes_nothing(backend: Backend) {
     };
     assert!(
         !store
-            .complete_outbox(id, stale_token, delivered, None)
+            .complete_outbox(id, stale_token, &delivered, None)
             .await
             .unwrap()
     );
@@ -527,13 +527,13 @@ async fn a_completion_after_a_lost_lease_changes_nothing(backend: Backend) {
     // The holder's outcome counts, once.
     assert!(
         store
-            .complete_outbox(id, fresh_token, delivered, None)
+            .complete_outbox(id, fresh_token, &delivered, None)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .complete_outbox(id, fresh_token, park, None)
+            .complete_outbox(id, fresh_token, &park, None)
             .await
             .unwrap()
     );

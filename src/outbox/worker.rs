@@ -303,19 +303,19 @@ impl OutboxWorker {
         let age = (chrono::Utc::now() - event.queued_since())
             .to_std()
             .unwrap_or_default();
-        let decision = match (outcome, &self.notifier) {
+        let completion = match (outcome, &self.notifier) {
             (DeliveryOutcome::Delivered, Some(_)) => {
                 tracing::info!(event_id = %event.id, order_id = %event.order_id, kind = %event.event_type, sequence = event.sequence, attempts, "outbox event delivered");
                 metrics::counter!("outbox_deliveries_total", "result" => "delivered").increment(1);
-                Decision::Delivered { attempts, webhook }
+                OutboxCompletion::Delivered { attempts, webhook }
             }
             // Published to NATS only; the webhook waits for NOTIFICATION_SERVICE_URL.
             // Release the claim now rather than at the end of the lease.
-            (DeliveryOutcome::Delivered, None) => Decision::Retry {
+            (DeliveryOutcome::Delivered, None) => OutboxCompletion::Retry(OutboxRetry {
                 attempts: event.attempts,
-                at: chrono::Utc::now(),
+                next_attempt_at: chrono::Utc::now(),
                 error: "published; waiting for NOTIFICATION_SERVICE_URL".into(),
-            },
+            }),
             (DeliveryOutcome::Retry(reason), _) if age >= self.config.give_up_after => {
                 let error = format!(
                     "gave up after {:.1} h undelivered; last error: {reason}",
@@ -324,25 +324,25 @@ impl OutboxWorker {
                 tracing::error!(event_id = %event.id, order_id = %event.order_id, attempts, error = %error, "outbox event parked as failed: too old");
                 metrics::counter!("outbox_deliveries_total", "result" => "failed").increment(1);
                 metrics::counter!("outbox_parked_total", "reason" => "give_up").increment(1);
-                Decision::Park { attempts, error }
+                OutboxCompletion::Park { attempts, error }
             }
             (DeliveryOutcome::Retry(reason), _) => {
                 let wait = self.config.backoff.delay(attempts as u32);
                 tracing::warn!(event_id = %event.id, attempts, error = %reason, retry_in_ms = wait.as_millis() as u64, "outbox delivery failed, will retry");
                 metrics::counter!("outbox_deliveries_total", "result" => "retry").increment(1);
-                let at = chrono::Utc::now()
+                let next_attempt_at = chrono::Utc::now()
                     + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
-                Decision::Retry {
+                OutboxCompletion::Retry(OutboxRetry {
                     attempts,
-                    at,
+                    next_attempt_at,
                     error: reason,
-                }
+                })
             }
             (DeliveryOutcome::Permanent(reason), _) => {
                 tracing::error!(event_id = %event.id, order_id = %event.order_id, attempts, error = %reason, "outbox delivery refused, parked as failed");
                 metrics::counter!("outbox_deliveries_total", "result" => "failed").increment(1);
                 metrics::counter!("outbox_parked_total", "reason" => "refused").increment(1);
-                Decision::Park {
+                OutboxCompletion::Park {
                     attempts,
                     error: reason,
                 }
@@ -351,7 +351,7 @@ impl OutboxWorker {
         let logged = webhook || self.nats.is_some();
         Some(Finished {
             event,
-            decision,
+            completion,
             attempt: logged.then_some(attempt),
         })
     }
@@ -486,54 +486,18 @@ fn lost_lease(worker_id: &str, event: &OutboxRecord, what: &str) {
     tracing::warn!(event_id = %event.id, worker = %worker_id, "outbox event {what}: this instance lost its lease; nothing recorded");
 }
 
-/// How an attempt ended for its event, owned until it is recorded.
-enum Decision {
-    Delivered {
-        attempts: i32,
-        webhook: bool,
-    },
-    Retry {
-        attempts: i32,
-        at: chrono::DateTime<chrono::Utc>,
-        error: String,
-    },
-    Park {
-        attempts: i32,
-        error: String,
-    },
-}
-
 /// A finished attempt waiting to be recorded.
 struct Finished {
     event: OutboxRecord,
-    decision: Decision,
+    completion: OutboxCompletion,
     attempt: Option<OutboxAttempt>,
 }
 
 impl Finished {
     fn result(&self) -> OutboxResult<'_> {
-        let completion = match &self.decision {
-            Decision::Delivered { attempts, webhook } => OutboxCompletion::Delivered {
-                attempts: *attempts,
-                webhook: *webhook,
-            },
-            Decision::Retry {
-                attempts,
-                at,
-                error,
-            } => OutboxCompletion::Retry(OutboxRetry {
-                attempts: *attempts,
-                next_attempt_at: *at,
-                error,
-            }),
-            Decision::Park { attempts, error } => OutboxCompletion::Park {
-                attempts: *attempts,
-                error,
-            },
-        };
         OutboxResult {
             id: self.event.id,
-            completion,
+            completion: &self.completion,
             attempt: self.attempt.as_ref(),
         }
     }

@@ -163,7 +163,7 @@ pub trait OrderStore: SweepStore + Send + Sync + 'static {
         &self,
         id: EventId,
         token: Uuid,
-        completion: OutboxCompletion<'_>,
+        completion: &OutboxCompletion,
         attempt: Option<&OutboxAttempt>,
     ) -> Result<bool, StoreError> {
         let result = OutboxResult {

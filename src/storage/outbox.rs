@@ -91,14 +91,14 @@ pub struct OutboxAttempt {
 }
 
 /// How an attempt ends for the event, recorded only while the claim still holds its lease.
-#[derive(Clone, Copy, Debug)]
-pub enum OutboxCompletion<'a> {
+#[derive(Clone, Debug)]
+pub enum OutboxCompletion {
     /// Every sink has it; `webhook` says whether the Notification service was one of them.
     Delivered { attempts: i32, webhook: bool },
     /// Back to the queue, due at `next_attempt_at`.
-    Retry(OutboxRetry<'a>),
+    Retry(OutboxRetry),
     /// Parked as FAILED for an operator.
-    Park { attempts: i32, error: &'a str },
+    Park { attempts: i32, error: String },
 }
 
 /// One attempt's result for `complete_outbox_batch`: its `completion` (recorded only while
@@ -106,7 +106,7 @@ pub enum OutboxCompletion<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct OutboxResult<'a> {
     pub id: EventId,
-    pub completion: OutboxCompletion<'a>,
+    pub completion: &'a OutboxCompletion,
     pub attempt: Option<&'a OutboxAttempt>,
 }
 
@@ -149,9 +149,9 @@ pub struct OutboxClaim<'a> {
 }
 
 /// A failed attempt to record: the event goes back to the queue, due at `next_attempt_at`.
-#[derive(Clone, Copy, Debug)]
-pub struct OutboxRetry<'a> {
+#[derive(Clone, Debug)]
+pub struct OutboxRetry {
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
-    pub error: &'a str,
+    pub error: String,
 }

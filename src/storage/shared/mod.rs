@@ -286,7 +286,7 @@ where
         // Deliveries sharing their attempt count and sinks: one statement for them all.
         let mut delivered: Vec<((i32, bool), Vec<usize>)> = Vec::new();
         for (i, result) in results.iter().enumerate() {
-            if let OutboxCompletion::Delivered { attempts, webhook } = result.completion {
+            if let OutboxCompletion::Delivered { attempts, webhook } = *result.completion {
                 match delivered
                     .iter_mut()
                     .find(|(key, _)| *key == (attempts, webhook))
@@ -336,7 +336,7 @@ where
                         .bind(token)
                         .bind(retry.attempts)
                         .bind(retry.next_attempt_at)
-                        .bind(retry.error.to_owned())
+                        .bind(retry.error.clone())
                         .execute(&mut *tx)
                         .await?
                 }
@@ -349,7 +349,7 @@ where
                         .bind(id.0)
                         .bind(token)
                         .bind(attempts)
-                        .bind(error.to_owned())
+                        .bind(error.clone())
                         .execute(&mut *tx)
                         .await?
                 }
