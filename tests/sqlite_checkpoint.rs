@@ -107,24 +107,8 @@ async fn the_wal_stays_bounded_while_readers_hold_snapshots() {
     let stop = Arc::new(AtomicBool::new(false));
     let created: Arc<Mutex<Vec<OrderId>>> = Arc::default();
     let reads = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-
     // Writers: orders through the store's group commit, as the service creates them.
-    for writer in 0..16 {
-        let (store, stop, created) = (store.clone(), stop.clone(), created.clone());
-        tasks.push(tokio::spawn(async move {
-            let user = format!("user-{writer}");
-            while !stop.load(Ordering::Relaxed) {
-                let order = new_order(&user);
-                let event = NewOutboxEvent::order_confirmation(&order);
-                let inserted = store
-                    .insert_order(&order, &event, OrderOrigin::Client)
-                    .await;
-                assert!(matches!(inserted, Ok(Inserted::Created)), "{inserted:?}");
-                created.lock().unwrap().push(order.id);
-            }
-        }));
-    }
+    let mut tasks = spawn_writers(&store, 16, &stop, &created);
     // Readers through the store's read pool: orders by id and listing pages.
     for reader in 0..3 {
         let (store, stop, created, reads) =
