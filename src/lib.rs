@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod event_body;
 pub mod http;
 pub mod orders;
 pub mod outbox;

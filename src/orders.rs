@@ -185,7 +185,7 @@ impl OrderService {
             }
             let previous_version = order.version;
             order.apply(&change)?;
-            let event = NewOutboxEvent::status_changed(&order, from);
+            let event = NewOutboxEvent::status_changed(&order);
             match self
                 .store
                 .save_status_change(&StatusChangeRecord {

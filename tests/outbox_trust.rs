@@ -453,7 +453,7 @@ async fn a_completion_after_a_lost_lease_changes_nothing(backend: Backend) {
     // Renewal keeps it; then the holder goes quiet and the lease lapses.
     assert_eq!(
         store
-            .renew_outbox_lease(stale_token, Duration::from_millis(300))
+            .renew_outbox_lease(stale_token, &[id], Duration::from_millis(300))
             .await
             .unwrap(),
         1
@@ -504,7 +504,7 @@ async fn a_completion_after_a_lost_lease_changes_nothing(backend: Backend) {
     );
     assert_eq!(
         store
-            .renew_outbox_lease(stale_token, Duration::from_secs(30))
+            .renew_outbox_lease(stale_token, &[id], Duration::from_secs(30))
             .await
             .unwrap(),
         0

@@ -1,6 +1,6 @@
 //! What the REST API answers about orders. These are the API's own types, built from the
 //! domain's: a field added to `Order` appears here only when added here, and the event
-//! body receivers get (`outbox::event_body`) is a separate type again.
+//! body receivers get (`event_body`) is a separate type again.
 
 use crate::domain::{
     Address, CheckoutSessionId, Money, Order, OrderEvent, OrderId, OrderItem, OrderItemId,

@@ -183,6 +183,7 @@ impl OutboxWorker {
         let renewer = tokio::spawn(renew_lease(
             self.store.clone(),
             token,
+            batch.iter().map(|e| e.id).collect(),
             self.config.lease,
             claim.clone(),
         ));
@@ -404,6 +405,7 @@ impl ClaimState {
 async fn renew_lease(
     store: SharedStore,
     token: uuid::Uuid,
+    ids: Vec<crate::domain::EventId>,
     lease: Duration,
     claim: Arc<ClaimState>,
 ) {
@@ -417,7 +419,7 @@ async fn renew_lease(
             let p = claim.progress();
             (p.outstanding, p.recording)
         };
-        match store.renew_outbox_lease(token, lease).await {
+        match store.renew_outbox_lease(token, &ids, lease).await {
             Ok(renewed) => {
                 let renewed = renewed as usize;
                 // Outcomes being recorded meanwhile may or may not be counted.

@@ -132,9 +132,14 @@ pub trait OrderStore: SweepStore + Send + Sync + 'static {
     /// clock), under one fresh fencing token carried by every returned record. An event
     /// whose order has an earlier event still PENDING is not claimed.
     async fn claim_outbox(&self, claim: OutboxClaim<'_>) -> Result<Vec<OutboxRecord>, StoreError>;
-    /// Extends the lease of every still-pending event of the claim `token` by `lease` from
-    /// now (database clock); how many it extended.
-    async fn renew_outbox_lease(&self, token: Uuid, lease: Duration) -> Result<u64, StoreError>;
+    /// Extends the lease of every event of `ids` still pending under the claim `token` by
+    /// `lease` from now (database clock); how many it extended.
+    async fn renew_outbox_lease(
+        &self,
+        token: Uuid,
+        ids: &[EventId],
+        lease: Duration,
+    ) -> Result<u64, StoreError>;
     /// Extends the lease of one event of the claim `token` right before it is sent;
     /// `false` when the claim no longer holds it (then it must not be sent).
     async fn renew_outbox_event(

@@ -2,22 +2,45 @@
 //! change, and what the delivery worker and the admin API read back. Delivering them is
 //! the `outbox` module's business; this module only owns their shape.
 
-use crate::domain::{EventId, OrderId};
+use crate::domain::{EventId, Order, OrderId};
+use crate::event_body::{ORDER_CONFIRMATION, ORDER_STATUS_CHANGED};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::time::Duration;
 use utoipa::ToSchema;
 
-/// An event to insert into the outbox, with its payload already serialized.
+/// An event to insert into the outbox. Its body is not stored: it is built from the order
+/// (replayed to `sequence`) whenever the event is read, so an order is not stored twice.
 #[derive(Clone, Debug)]
 pub struct NewOutboxEvent {
     pub id: EventId,
     pub event_type: &'static str,
     pub order_id: OrderId,
-    /// The order's event number: 1 for the confirmation, then one per status change.
+    /// The order's event number: 1 for the confirmation, then one per status change (the
+    /// order's `version` after it).
     pub sequence: i64,
-    pub payload: String,
+}
+
+impl NewOutboxEvent {
+    /// The `ORDER_CONFIRMATION` of docs/interface.md §3 for a newly created order.
+    pub fn order_confirmation(order: &Order) -> Self {
+        Self::about(ORDER_CONFIRMATION, order)
+    }
+
+    /// The `ORDER_STATUS_CHANGED` event for an order that just changed status.
+    pub fn status_changed(order: &Order) -> Self {
+        Self::about(ORDER_STATUS_CHANGED, order)
+    }
+
+    fn about(event_type: &'static str, order: &Order) -> Self {
+        Self {
+            id: EventId::generate(),
+            event_type,
+            order_id: order.id,
+            sequence: order.version,
+        }
+    }
 }
 
 // Where an event is in its delivery; stored as the upper-case name.

@@ -4,10 +4,12 @@ use super::{InsertRow, Value, corrupt, status};
 use crate::domain::{
     EVENT_ORDER_CREATED, EventId, Order, OrderEvent, OrderId, OrderOrigin, OrderStatus,
 };
+use crate::event_body::queued_event_json;
 use crate::storage::StoreError;
 use crate::storage::outbox::{NewOutboxEvent, OutboxAttempt, OutboxRecord, OutboxStatus};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// One entry of an order's history.
@@ -26,6 +28,11 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
+    /// The order the entry belongs to.
+    pub fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+
     /// The creation entry of `order`, naming the path that created it.
     pub fn created(order: &Order, origin: OrderOrigin) -> Self {
         let actor = order.user_id.as_str();
@@ -115,7 +122,6 @@ impl InsertRow for NewOutboxRow<'_> {
             ("event_type", Value::Text(event.event_type.to_owned())),
             ("order_id", Value::Uuid(event.order_id.0)),
             ("sequence", Value::BigInt(event.sequence)),
-            ("payload", Value::Text(event.payload.clone())),
             ("status", Value::Text(OutboxStatus::Pending.to_string())),
             ("attempts", Value::Int(0)),
             ("next_attempt_at", Value::Time(self.now)),
@@ -131,7 +137,9 @@ pub struct OutboxRow {
     event_type: String,
     order_id: Uuid,
     sequence: i64,
-    payload: String,
+    /// The body as written when the event was queued; NULL for events queued since
+    /// migration 0006, whose body is built from the order when read.
+    payload: Option<String>,
     status: String,
     attempts: i32,
     notified_at: Option<DateTime<Utc>>,
@@ -144,26 +152,50 @@ pub struct OutboxRow {
     requeued_at: Option<DateTime<Utc>>,
 }
 
-impl TryFrom<OutboxRow> for OutboxRecord {
-    type Error = StoreError;
-    fn try_from(row: OutboxRow) -> Result<Self, StoreError> {
-        let payload = RawValue::from_string(row.payload).map_err(corrupt)?;
+/// The orders (with their histories) that the bodies of some outbox rows are built from.
+#[derive(Default)]
+pub struct EventSources {
+    pub orders: HashMap<Uuid, Order>,
+    pub histories: HashMap<Uuid, Vec<OrderEvent>>,
+}
+
+impl OutboxRow {
+    /// The order whose replay gives this event's body, if no body is stored.
+    pub fn body_source(&self) -> Option<Uuid> {
+        self.payload.is_none().then_some(self.order_id)
+    }
+
+    /// The record, its body the stored one or else built from its order in `sources`.
+    pub fn into_record(self, sources: &EventSources) -> Result<OutboxRecord, StoreError> {
+        let id = EventId(self.id);
+        let payload = match self.payload {
+            Some(stored) => stored,
+            None => {
+                let order = (sources.orders.get(&self.order_id))
+                    .ok_or_else(|| corrupt(format!("event {id}: its order is missing")))?;
+                let history =
+                    (sources.histories.get(&self.order_id)).map_or(&[][..], Vec::as_slice);
+                queued_event_json(id, &self.event_type, self.sequence, order, history).ok_or_else(
+                    || corrupt(format!("event {id}: the order's history does not reach it")),
+                )?
+            }
+        };
         Ok(OutboxRecord {
-            id: EventId(row.id),
-            event_type: row.event_type,
-            order_id: OrderId(row.order_id),
-            sequence: row.sequence,
-            status: row.status.parse().map_err(|_| corrupt("outbox status"))?,
-            attempts: row.attempts,
-            notified_at: row.notified_at,
-            published_at: row.published_at,
-            next_attempt_at: row.next_attempt_at,
-            last_error: row.last_error,
-            created_at: row.created_at,
-            delivered_at: row.delivered_at,
-            requeued_at: row.requeued_at,
-            payload,
-            lease_token: row.lease_token,
+            id,
+            event_type: self.event_type,
+            order_id: OrderId(self.order_id),
+            sequence: self.sequence,
+            status: self.status.parse().map_err(|_| corrupt("outbox status"))?,
+            attempts: self.attempts,
+            notified_at: self.notified_at,
+            published_at: self.published_at,
+            next_attempt_at: self.next_attempt_at,
+            last_error: self.last_error,
+            created_at: self.created_at,
+            delivered_at: self.delivered_at,
+            requeued_at: self.requeued_at,
+            payload: RawValue::from_string(payload).map_err(corrupt)?,
+            lease_token: self.lease_token,
         })
     }
 }

@@ -6,7 +6,7 @@
 mod events;
 mod order;
 
-pub use events::{AttemptRow, HistoryRow, NewAttemptRow, NewOutboxRow, OutboxRow};
+pub use events::{AttemptRow, EventSources, HistoryRow, NewAttemptRow, NewOutboxRow, OutboxRow};
 pub use order::{ItemRow, JoinedItemRow, ListedOrderRow, OrderRow};
 
 use super::StoreError;

@@ -2,9 +2,14 @@
 
 use super::Decoded;
 use crate::domain::Address;
+use crate::domain::OrderEvent;
 use crate::domain::{Currency, Order};
 use crate::storage::StoreError;
-use crate::storage::rows::{InsertRow, JoinedItemRow, ListedOrderRow, Value, column_names};
+use crate::storage::outbox::OutboxRecord;
+use crate::storage::rows::{
+    EventSources, HistoryRow, InsertRow, JoinedItemRow, ListedOrderRow, OutboxRow, Value,
+    column_names,
+};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type};
@@ -45,6 +50,53 @@ where
         }
     }
     Ok(orders)
+}
+
+/// The records of outbox `rows`, each with its body: the stored one, or, for events queued
+/// without one, built from its order and history, read here for all of them at once (two
+/// statements on `pool`, whatever the number of rows).
+pub async fn outbox_records<DB>(
+    pool: &Pool<DB>,
+    rows: Vec<OutboxRow>,
+) -> Result<Vec<OutboxRecord>, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    ListedOrderRow: Decoded<DB>,
+    JoinedItemRow: Decoded<DB>,
+    HistoryRow: Decoded<DB>,
+    Uuid: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    let mut wanted: Vec<Uuid> = rows.iter().filter_map(OutboxRow::body_source).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut sources = EventSources::default();
+    if !wanted.is_empty() {
+        let in_wanted = |query: &mut QueryBuilder<DB>| {
+            let mut list = query.separated(", ");
+            for id in &wanted {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+        };
+        let mut orders = select_orders();
+        orders.push(" AND id IN (");
+        in_wanted(&mut orders);
+        for (_, order) in fetch_orders(pool, orders).await? {
+            sources.orders.insert(order.id.0, order);
+        }
+        let mut history = QueryBuilder::new("SELECT * FROM order_events WHERE order_id IN (");
+        in_wanted(&mut history);
+        let entries: Vec<HistoryRow> = history.build_query_as().fetch_all(pool).await?;
+        for entry in entries {
+            let order_id = entry.order_id();
+            (sources.histories.entry(order_id).or_default()).push(OrderEvent::try_from(entry)?);
+        }
+    }
+    rows.into_iter()
+        .map(|row| row.into_record(&sources))
+        .collect()
 }
 
 /// The start of the statement `fetch_orders` runs: it opens the subquery of the orders

@@ -20,7 +20,7 @@ use super::{Inserted, OrderFilter, OrderPage, OrderStore, StatusChangeRecord, St
 use crate::domain::order::{EVENT_STATUS_CHANGED, now};
 use crate::domain::{CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin};
 use chrono::{DateTime, Utc};
-use fetch::{fetch_orders, select_orders};
+use fetch::{fetch_orders, outbox_records, select_orders};
 use sqlx::{Database, Executor, IntoArguments};
 use std::time::Duration;
 use uuid::Uuid;
@@ -201,19 +201,34 @@ where
             .bind(i64::from(claim.limit))
             .fetch_all(&self.pools().writer)
             .await?;
-        rows.into_iter().map(OutboxRecord::try_from).collect()
+        outbox_records(self.pools().reader(), rows).await
     }
 
-    async fn renew_outbox_lease(&self, token: Uuid, lease: Duration) -> Result<u64, StoreError> {
+    async fn renew_outbox_lease(
+        &self,
+        token: Uuid,
+        ids: &[EventId],
+        lease: Duration,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // By id (the primary key): the lease token is not indexed, so a claim and its
+        // renewals change no index.
+        let placeholders: Vec<String> = (3..ids.len() + 3).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "UPDATE outbox SET locked_until = {} WHERE lease_token = $1 AND status = 'PENDING'",
-            B::lease_until("$2")
+            "UPDATE outbox SET locked_until = {} WHERE lease_token = $2 AND status = 'PENDING' \
+             AND id IN ({})",
+            B::lease_until("$1"),
+            placeholders.join(", ")
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(token)
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(millis(lease))
-            .execute(&self.pools().writer)
-            .await?;
+            .bind(token);
+        for id in ids {
+            update = update.bind(id.0);
+        }
+        let done = update.execute(&self.pools().writer).await?;
         Ok(B::rows_affected(&done))
     }
 
@@ -366,7 +381,9 @@ where
     ) -> Result<Vec<OutboxRecord>, StoreError> {
         let mut query = sqlx::QueryBuilder::<B::Db>::new("SELECT * FROM outbox WHERE 1 = 1");
         if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status.to_string());
+            // A literal, not a parameter: only then can the planner use the partial index
+            // of that status.
+            query.push(format_args!(" AND status = '{}'", status.as_str()));
         }
         if let Some(order) = filter.order_id {
             query.push(" AND order_id = ").push_bind(order.0);
@@ -382,7 +399,7 @@ where
             .build_query_as()
             .fetch_all(self.pools().reader())
             .await?;
-        rows.into_iter().map(OutboxRecord::try_from).collect()
+        outbox_records(self.pools().reader(), rows).await
     }
 
     async fn outbox_event(&self, id: EventId) -> Result<Option<OutboxRecord>, StoreError> {
@@ -390,7 +407,8 @@ where
             .bind(id.0)
             .fetch_optional(self.pools().reader())
             .await?;
-        row.map(OutboxRecord::try_from).transpose()
+        let rows = Vec::from_iter(row);
+        Ok(outbox_records(self.pools().reader(), rows).await?.pop())
     }
 
     async fn outbox_attempts(&self, id: EventId) -> Result<Vec<OutboxAttempt>, StoreError> {
@@ -409,7 +427,9 @@ where
             .bind(id.0)
             .fetch_optional(&self.pools().writer)
             .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        let row = row.ok_or(StoreError::NotFound)?;
+        let mut records = outbox_records(self.pools().reader(), vec![row]).await?;
+        records.pop().ok_or(StoreError::NotFound)
     }
 
     async fn replay_outbox(
@@ -418,10 +438,13 @@ where
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let sql = format!("{REQUEUE} WHERE status = $2 AND created_at >= $3 AND created_at < $4");
+        // The status as a literal, so the planner can use that status's partial index.
+        let sql = format!(
+            "{REQUEUE} WHERE status = '{}' AND created_at >= $2 AND created_at < $3",
+            status.as_str()
+        );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now())
-            .bind(status.to_string())
             .bind(since)
             .bind(until)
             .execute(&self.pools().writer)

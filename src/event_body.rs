@@ -1,10 +1,12 @@
 //! The body of an event as receivers get it (the Notification service, NATS): schema
 //! version 1. Its own types, built from the domain `Order`, so a change to the REST
 //! response never changes what receivers get; a change here is a new `schemaVersion`.
-//! The fields are documented in `docs/interface.md` (event bodies).
+//! The fields are documented in `docs/interface.md` (event bodies). It sits below both
+//! the outbox (which sends bodies) and storage (which builds a queued event's body from
+//! the order at delivery time, rather than storing a second copy of the order).
 
 use crate::domain::{
-    Address, CheckoutSessionId, EventId, Money, Order, OrderId, OrderItem, OrderItemId,
+    Address, CheckoutSessionId, EventId, Money, Order, OrderEvent, OrderId, OrderItem, OrderItemId,
     OrderStatus, Quantity, UserId,
 };
 use chrono::{DateTime, Utc};
@@ -12,6 +14,33 @@ use serde::Serialize;
 
 /// The version of the body below; receivers may branch on `schemaVersion`.
 pub const SCHEMA_VERSION: u32 = 1;
+
+pub const ORDER_CONFIRMATION: &str = "ORDER_CONFIRMATION";
+pub const ORDER_STATUS_CHANGED: &str = "ORDER_STATUS_CHANGED";
+
+/// The serialized body of the queued event `event_id` (`event_type`, the order's event
+/// number `sequence`) about `order`, whose whole `history` is given: the order replayed
+/// to that version, so the body is byte for byte the one built when the event was
+/// queued. `None` when the type is unknown or the history does not reach `sequence`.
+pub fn queued_event_json(
+    event_id: EventId,
+    event_type: &str,
+    sequence: i64,
+    order: &Order,
+    history: &[OrderEvent],
+) -> Option<String> {
+    let (event_type, from) = match event_type {
+        ORDER_CONFIRMATION => (ORDER_CONFIRMATION, None),
+        ORDER_STATUS_CHANGED => {
+            let entry = history.iter().find(|e| e.version == sequence)?;
+            (ORDER_STATUS_CHANGED, Some(entry.from_status?))
+        }
+        _ => return None,
+    };
+    let then = order.at_version(history, sequence)?;
+    let body = OrderEventBody::new(event_id, event_type, &then, from);
+    Some(serde_json::to_string(&body).expect("an event body serializes"))
+}
 
 /// `ORDER_CONFIRMATION` or `ORDER_STATUS_CHANGED`, version 1.
 #[derive(Serialize)]
