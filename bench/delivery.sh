@@ -5,7 +5,7 @@
 # while delivery runs beside it.
 #
 #   bench/delivery.sh [--duration S] [--concurrency C] [--rounds N] [--open-share F]
-#   (NO_BUILD=1 skips cargo build)
+#   (NO_BUILD=1 skips cargo build; ORDER_SERVICE_BIN=path runs another build of the service)
 #
 # Each round, on one database:
 # 1. no Notification URL: create orders for S seconds, closed loop (creation alone; leaves a
@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "${NO_BUILD:-}" ] || cargo build --release --workspace --bins >&2
 BIN=$PWD/target/release
+SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service} # another build of the service, for A/B
 
 work=$(mktemp -d)
 pids=()
@@ -52,7 +53,7 @@ service_pid=
 start_service() { # start_service [notification URL]
   (cd "$work" && exec env DATABASE_URL="sqlite://$work/orders.db" AUTH_DISABLED=true HOST=127.0.0.1 PORT=$PORT \
     CHECKOUT_SERVICE_URL="http://127.0.0.1:$STUB_PORT" ${1:+NOTIFICATION_SERVICE_URL=$1} \
-    RUST_LOG=warn "$BIN/order-service" >>"$work/service.log" 2>&1) &
+    RUST_LOG=warn "$SERVICE_BIN" >>"$work/service.log" 2>&1) &
   service_pid=$!
   pids+=("$service_pid")
   wait_ready "$PORT"
