@@ -11,8 +11,8 @@
 
 use clap::Parser;
 use order_service::domain::{
-    Address, CheckoutSessionId, EventId, Money, NewOrderItem, Order, OrderDraft, OrderOrigin,
-    OrderTotals, Quantity, UserId,
+    Address, CheckoutSessionId, Money, NewOrderItem, Order, OrderDraft, OrderOrigin, OrderTotals,
+    Quantity, UserId,
 };
 use order_service::storage::{NewOutboxEvent, checkpoint_in_background, write_orders_together};
 use sqlx::SqlitePool;
@@ -80,17 +80,11 @@ fn bench_order() -> Order {
 
 /// `orders` new orders in one transaction, written by the service's own group-commit write
 /// (one multi-row INSERT per table).
-async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> anyhow::Result<()> {
+async fn commit_orders(pool: &SqlitePool, orders: usize) -> anyhow::Result<()> {
     let orders: Vec<(Order, NewOutboxEvent)> = (0..orders)
         .map(|_| {
             let order = bench_order();
-            let event = NewOutboxEvent {
-                id: EventId::generate(),
-                event_type: "ORDER_CONFIRMATION",
-                order_id: order.id,
-                sequence: 1,
-                payload: payload.to_owned(),
-            };
+            let event = NewOutboxEvent::order_confirmation(&order);
             (order, event)
         })
         .collect();
@@ -105,15 +99,10 @@ async fn commit_orders(pool: &SqlitePool, orders: usize, payload: &str) -> anyho
 }
 
 /// The group committer: whatever orders have queued (up to `group`) in one transaction.
-async fn committer(
-    pool: SqlitePool,
-    group: usize,
-    payload: String,
-    mut queue: mpsc::Receiver<oneshot::Sender<()>>,
-) {
+async fn committer(pool: SqlitePool, group: usize, mut queue: mpsc::Receiver<oneshot::Sender<()>>) {
     let mut waiting = Vec::with_capacity(group);
     while queue.recv_many(&mut waiting, group).await > 0 {
-        commit_orders(&pool, waiting.len(), &payload)
+        commit_orders(&pool, waiting.len())
             .await
             .expect("ceiling transaction");
         for done in waiting.drain(..) {
@@ -155,21 +144,13 @@ async fn main() -> anyhow::Result<()> {
         true => Some(checkpoint_in_background(options, pool.clone()).await?),
         false => None,
     };
-    // ~ the size of a real ORDER_CONFIRMATION payload (the order JSON in an envelope).
-    let payload = format!("{{\"pad\":\"{}\"}}", "x".repeat(1100));
     let stop_at = Instant::now() + Duration::from_secs_f64(args.duration);
     let (queue, pending) = mpsc::channel(1024);
     if args.group > 1 {
-        tokio::spawn(committer(
-            pool.clone(),
-            args.group,
-            payload.clone(),
-            pending,
-        ));
+        tokio::spawn(committer(pool.clone(), args.group, pending));
     }
     let tasks = (0..args.concurrency).map(|_| {
         let pool = pool.clone();
-        let payload = payload.clone();
         let queue = queue.clone();
         let grouped = args.group > 1;
         tokio::spawn(async move {
@@ -181,9 +162,7 @@ async fn main() -> anyhow::Result<()> {
                     queue.send(done).await.expect("committer");
                     committed.await.expect("ceiling transaction");
                 } else {
-                    commit_orders(&pool, 1, &payload)
-                        .await
-                        .expect("ceiling transaction");
+                    commit_orders(&pool, 1).await.expect("ceiling transaction");
                 }
                 latencies.push(started.elapsed());
             }
