@@ -13,7 +13,7 @@
 #
 # Usage: bench/callgrind.sh [--requests N] [--backends "sqlite postgres"] [--keep DIR]
 #   --keep DIR  keep the callgrind dumps in DIR (callgrind_annotate DIR/<file>)
-# Env: NO_BUILD=1 (use target/release as it is), PG_URL (default postgres://postgres@127.0.0.1:5432), ORDER_SERVICE_BIN.
+# Env: NO_BUILD=1 (use the binaries as they are), BENCH_BIN_DIR (default target/release), PG_URL (default postgres://postgres@127.0.0.1:5432), ORDER_SERVICE_BIN.
 # Included in the counts: everything the service does in that window, so also its
 # background tasks (metrics upkeep every 5 s, storage sampling every 10 s, the outbox
 # worker's polling), which is why N should not be tiny; the summary prints the window's
@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/lib.sh
 
 N=300 BACKENDS="sqlite postgres" KEEP=""
 while [ $# -gt 0 ]; do
@@ -32,7 +33,6 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 export RUST_BACKTRACE=0
 # vgdb (behind callgrind_control) names its pipes after the user; unset in some shells.
 export USER=${USER:-$(id -un)} LOGNAME=${LOGNAME:-$(id -un)}
@@ -40,24 +40,18 @@ export USER=${USER:-$(id -un)} LOGNAME=${LOGNAME:-$(id -un)}
 export HOST=127.0.0.1
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 
-echo "== building release binaries" >&2
-[ -n "${NO_BUILD:-}" ] || cargo build -q --release --workspace --bins >&2
-BIN=$ROOT/target/release
-SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
+release_bins
 
 WORK=$(mktemp -d)
 PIDS=()
 DBS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for db in "${DBS[@]}"; do psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+  stop_pids "${PIDS[@]}"
+  drop_dbs "${DBS[@]}"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq $((${2:-30} * 10))); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
 # client PORT MODE COUNT [IDS-FILE-OUT|IDS-FILE-IN]: COUNT requests on one connection.
 client() {

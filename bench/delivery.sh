@@ -5,7 +5,8 @@
 # while delivery runs beside it.
 #
 #   bench/delivery.sh [--duration S] [--concurrency C] [--rounds N] [--open-share F]
-#   (NO_BUILD=1 skips cargo build; ORDER_SERVICE_BIN=path runs another build of the service)
+#   (NO_BUILD=1 skips cargo build; ORDER_SERVICE_BIN=path runs another build of the service;
+#   BENCH_BIN_DIR: the binaries elsewhere than target/release)
 #
 # Each round, on one database:
 # 1. no Notification URL: create orders for S seconds, closed loop (creation alone; leaves a
@@ -17,6 +18,7 @@
 # delivery at a load the machine carries without queueing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=15
 C=16
 ROUNDS=3
@@ -31,23 +33,20 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ -n "${NO_BUILD:-}" ] || cargo build --release --workspace --bins >&2
-BIN=$PWD/target/release
-SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service} # another build of the service, for A/B
+release_bins   # BIN, and SERVICE_BIN from ORDER_SERVICE_BIN (another build of the service, for A/B)
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { stop_pids "${pids[@]}"; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() { for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$1/health/ready" >/dev/null && return 0; sleep 0.05; done; echo "service did not get ready" >&2; tail -5 "$work/service.log" >&2; exit 1; }
+wait_ready() { wait_http "http://127.0.0.1:$1/health/ready" 10 || { tail -5 "$work/service.log" >&2; exit 1; }; }
 pending() { python3 -c "import sqlite3,sys; c=sqlite3.connect('file:$work/orders.db?mode=ro', uri=True); print(c.execute(\"SELECT count(*) FROM outbox WHERE status='PENDING'\").fetchone()[0])"; }
 
 STUB_PORT=$(free_port)
 PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" 2>"$work/stub.log" &
 pids+=($!)
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$STUB_PORT/health" >/dev/null && break; sleep 0.05; done
+wait_http "http://127.0.0.1:$STUB_PORT/health" 5 || true
 
 service_pid=
 start_service() { # start_service [notification URL]
@@ -59,14 +58,13 @@ start_service() { # start_service [notification URL]
   wait_ready "$PORT"
 }
 stop_service() { kill -TERM "$service_pid"; wait "$service_pid" 2>/dev/null || true; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$service_pid/stat"; }
 create() { # create LABEL [RATE]: loadgen's JSON line plus the service's CPU ms per request
   local before after out
-  before=$(cpu_ticks)
+  before=$(cpu_ticks "$service_pid")
   out=$("$BIN/loadgen" --url "http://127.0.0.1:$PORT" --method POST --path /api/v1/orders/checkout \
     --body '{"checkoutSessionId":"{uuid}"}' --concurrency "$C" ${2:+--rate $2} --duration "$DURATION" \
     --warmup 1 --label "$1")
-  after=$(cpu_ticks)
+  after=$(cpu_ticks "$service_pid")
   python3 -c "import json,sys; j=json.loads(sys.argv[1]); j['cpu_ticks']=$after-$before; print(json.dumps(j))" "$out"
 }
 drain() { # prints events/s delivering the current backlog
@@ -79,7 +77,7 @@ drain() { # prints events/s delivering the current backlog
 }
 URL="http://127.0.0.1:$STUB_PORT"
 
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "load before: $(loadavg)" >&2
 results=()
 drains=()
 for round in $(seq 1 "$ROUNDS"); do
@@ -107,9 +105,9 @@ results+=("$(create "open loop $half/s: delivering" "$half")")
 for _ in $(seq 1 100); do [ "$(pending)" -eq 0 ] && break; sleep 0.1; done
 left=$(pending)
 stop_service
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "load after: $(loadavg)" >&2
 
-TICKS=$(getconf CLK_TCK) python3 - "${results[@]}" -- "${drains[@]}" <<'PY'
+TICKS=$CLK_TCK python3 - "${results[@]}" -- "${drains[@]}" <<'PY'
 import json, os, statistics, sys
 args = sys.argv[1:]
 cut = args.index('--')

@@ -7,6 +7,7 @@
 #   bench/fuzz.sh [--all] [--examples N]      (uses target/debug binaries; builds them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 checks="not_a_server_error"
 examples=40
@@ -28,10 +29,9 @@ cargo build --quiet --bin order-service --bin checkout-service
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { stop_pids "${pids[@]}"; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 checkout_port=$(free_port)
 order_port=$(free_port)
 secret="fuzz-$(date +%s%N)"
@@ -41,10 +41,8 @@ pids+=($!)
 (cd "$work" && PORT=$order_port HOST=127.0.0.1 CHECKOUT_SERVICE_URL="http://127.0.0.1:$checkout_port" \
   JWT_SECRET="$secret" CHECKOUT_WEBHOOK_SECRET="webhook-$secret" RUST_LOG=warn exec "$OLDPWD/target/debug/order-service") >"$work/order.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$order_port/health/ready" >/dev/null && curl -fs "http://127.0.0.1:$checkout_port/health" >/dev/null && break
-  sleep 0.1
-done
+# (on a timeout schemathesis runs anyway and reports the connection errors)
+wait_http "http://127.0.0.1:$order_port/health/ready" 10 && wait_http "http://127.0.0.1:$checkout_port/health" 10 || true
 
 token=$(SECRET="$secret" python3 - <<'PY'
 import base64, hashlib, hmac, json, os, time

@@ -8,11 +8,13 @@
 #
 # Usage: bench/open_loop.sh [--backend sqlite|postgres] [--rate R] [--duration S] [--label L]
 # Env: ORDER_SERVICE_BIN (measure another build, e.g. a copy of an older one),
-#   NO_BUILD=1 (use target/release as it is), PG_URL (default postgres://postgres@127.0.0.1:5432).
+#   NO_BUILD=1 (use the binaries as they are), BENCH_BIN_DIR (default target/release),
+#   PG_URL (default postgres://postgres@127.0.0.1:5432).
 # Prints one JSON line (loadgen's, plus backend, wal_max_bytes, load1 before and after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/lib.sh
 
 BACKEND=sqlite RATE="" DURATION=30 WARMUP=3 LABEL=create-open-loop
 while [ $# -gt 0 ]; do
@@ -25,26 +27,19 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 export RUST_BACKTRACE=0
 
-[ -n "${NO_BUILD:-}" ] || cargo build -q --release --workspace --bins >&2
-BIN=$ROOT/target/release
-SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
+release_bins
 
 WORK=$(mktemp -d)
 PIDS=()
 PGDB=""
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ -z "$PGDB" ] || psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true
+  stop_pids "${PIDS[@]}"
+  [ -z "$PGDB" ] || drop_dbs "$PGDB"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 STUB_PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" >"$WORK/stub.log" 2>&1 &
@@ -93,4 +88,4 @@ echo "$result" | jq -c --arg backend "$BACKEND" --argjson peak "$PEAK" --arg l0 
   '. + {backend: $backend, closed_loop_peak_c64: $peak, wal_max_bytes: $wal, service: $bin,
         load1_before: ($l0 | tonumber), load1_after: ($l1 | tonumber)}'
 curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^sqlite_' >&2 || true
-echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "load at the end: $(loadavg)" >&2

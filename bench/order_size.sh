@@ -9,21 +9,19 @@
 # Env: PG_URL (default postgres://postgres@127.0.0.1:5432); unset SKIP_PG=1 to include it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 SECS=${1:-5}
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 cargo build -q --bin order-service && cargo build -q -p order-service-bench --bin stub-checkout --bin loadgen
 BIN=target/debug
 WORK=$(mktemp -d)
 PIDS=()
 DB=order_size_$$
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  stop_pids "${PIDS[@]}"
+  drop_dbs "$DB"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
 
 STUB_PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" >/dev/null 2>&1 &

@@ -6,35 +6,26 @@
 # (software cpu-clock event; hardware counters are not available on this VM).
 #
 # Usage: bench/profile.sh sqlite|postgres [CONCURRENCY] [SECONDS]
-# Expects `cargo build --release --workspace --bins` done. Output in bench/results/profile-<backend>/.
+# Expects `cargo build --release --workspace --bins` done (binaries in target/release, or in
+# BENCH_BIN_DIR). Output in bench/results/profile-<backend>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BACKEND=${1:?sqlite or postgres}
 C=${2:-64}
 SECS=${3:-10}
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-BIN=$PWD/target/release
+BIN=${BENCH_BIN_DIR:-$PWD/target/release}
 OUT=$PWD/bench/results/profile-$BACKEND-c$C
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 PIDS=()
 DB=bench_profile_$$
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "$BACKEND" = postgres ] && psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
+  stop_pids "${PIDS[@]}"
+  [ "$BACKEND" = postgres ] && drop_dbs "$DB"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ticks() { # total utime+stime clock ticks of the given pids
-  local sum=0
-  for p in "$@"; do
-    [ -r "/proc/$p/stat" ] || continue
-    sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo $sum
-}
 pg_pids() { pgrep -u postgres -d ' ' postgres || true; }
 
 STUB_PORT=$(free_port) PORT_SVC=$(free_port)
@@ -47,23 +38,22 @@ else
 fi
 PORT=$PORT_SVC HOST=127.0.0.1 DATABASE_URL=$URL CHECKOUT_SERVICE_URL=http://127.0.0.1:$STUB_PORT AUTH_DISABLED=true \
   "$BIN/order-service" >"$OUT/service.log" 2>&1 & SVC=$!; PIDS+=($SVC)
-for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT_SVC/health/ready" && break; sleep 0.1; done
+wait_http "http://127.0.0.1:$PORT_SVC/health/ready" 10 || true
 
 "$BIN/loadgen" --url "http://127.0.0.1:$PORT_SVC" --method POST --path /api/v1/orders/checkout \
   --body '{"checkoutSessionId":"{uuid}"}' --concurrency "$C" --duration 2 --warmup 0 >/dev/null
-HZ=$(getconf CLK_TCK)
-before_svc=$(ticks $SVC) before_stub=$(ticks $STUB) before_pg=$(ticks $(pg_pids))
+before_svc=$(cpu_ticks $SVC) before_stub=$(cpu_ticks $STUB) before_pg=$(cpu_ticks $(pg_pids))
 "$BIN/loadgen" --url "http://127.0.0.1:$PORT_SVC" --method POST --path /api/v1/orders/checkout \
   --body '{"checkoutSessionId":"{uuid}"}' --concurrency "$C" --duration "$SECS" --warmup 0 >"$OUT/load.json" &
 LOAD=$!
 PERF=0
 if perf record -e cpu-clock -F 999 -g -p $SVC -o "$OUT/perf.data" -- sleep "$((SECS - 1))" >/dev/null 2>&1; then PERF=1; fi
 wait $LOAD
-after_svc=$(ticks $SVC) after_stub=$(ticks $STUB) after_pg=$(ticks $(pg_pids))
+after_svc=$(cpu_ticks $SVC) after_stub=$(cpu_ticks $STUB) after_pg=$(cpu_ticks $(pg_pids))
 orders=$(jq '.ok' "$OUT/load.json")
-per_order() { python3 -c "print(f'{($1) * 1e6 / $HZ / max($orders, 1):.0f}')"; }
+per_order() { python3 -c "print(f'{($1) * 1e6 / $CLK_TCK / max($orders, 1):.0f}')"; }
 {
-  echo "backend=$BACKEND concurrency=$C seconds=$SECS load1=$(cut -d' ' -f1 /proc/loadavg)"
+  echo "backend=$BACKEND concurrency=$C seconds=$SECS load1=$(load1)"
   jq -c . "$OUT/load.json"
   echo "CPU µs per order: service $(per_order "$after_svc - $before_svc")," \
        "postgres (all backends) $(per_order "$after_pg - $before_pg")," \

@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/lib.sh
 
 DURATION=10 WARMUP=2
 BACKENDS="sqlite postgres"
@@ -31,7 +32,6 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 export RUST_BACKTRACE=0
 
 need() { # command, Debian package
@@ -48,10 +48,7 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
   need psql postgresql-client
 fi
 
-echo "== building release binaries" >&2
-cargo build --release --workspace --bins >&2
-BIN=$ROOT/target/release
-SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
+release_bins
 
 OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
@@ -60,15 +57,11 @@ WORK=$(mktemp -d)
 PIDS=()
 DBS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for db in "${DBS[@]}"; do psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+  stop_pids "${PIDS[@]}"
+  drop_dbs "${DBS[@]}"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # record KIND BACKEND: annotates the JSON line on stdin and appends it to the results.
 # load1 is the 1-minute load average at the end of the point (our own processes included).
@@ -78,10 +71,6 @@ record() {
   echo "$json" | jq -c --arg kind "$1" --arg backend "$2" --arg load "$(load1)" \
     '. + {kind: $kind, backend: $backend, load1: ($load | tonumber)}' | tee -a "$RESULTS" >&2
 }
-
-# cpu_s PID: user+system CPU seconds the process has used so far (fields 14 and 15 of
-# /proc/PID/stat, counted after the ")" that ends the command name).
-cpu_s() { sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{print ($12 + $13) / hz}'; }
 
 # with_cpu PID COMMAND…: runs a load generator command and adds to its JSON line the CPU
 # PID used over the measured window (sampled after the warm-up and again after the
@@ -101,14 +90,6 @@ with_cpu() {
 loadgen() { # PORT then loadgen arguments
   local port=$1; shift
   "$BIN/loadgen" --url "http://127.0.0.1:$port" --duration "$DURATION" --warmup "$WARMUP" "$@"
-}
-
-wait_http() { # URL [seconds]
-  for _ in $(seq 1 $((${2:-30} * 10))); do
-    curl -fs -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  echo "no answer from $1" >&2; return 1
 }
 
 # How fast this disk makes one 8 kB write durable right now (the floor under every commit).

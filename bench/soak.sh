@@ -13,11 +13,13 @@
 #   --reads        also C connections reading GET /api/v1/orders/{id} all along (default 0):
 #                  readers hold WAL snapshots, the case where checkpoints fall behind
 #   --scrape       also GET /metrics every SECONDS (default: never)
-# Env: NO_BUILD=1 (use target/release as it is), ORDER_SERVICE_BIN (soak another build), SOAK_DIR (keep the database there instead
+# Env: NO_BUILD=1 (use the binaries as they are), BENCH_BIN_DIR (default target/release),
+#   ORDER_SERVICE_BIN (soak another build), SOAK_DIR (keep the database there instead
 #   of a temporary directory that is removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/lib.sh
 
 MINUTES=30 CONCURRENCY=16 READS=0 SCRAPE=0 SAMPLE=10 IDLE=30
 while [ $# -gt 0 ]; do
@@ -32,27 +34,17 @@ while [ $# -gt 0 ]; do
 done
 export RUST_BACKTRACE=0
 
-echo "== building release binaries" >&2
-[ -n "${NO_BUILD:-}" ] || cargo build -q --release --workspace --bins >&2
-BIN=$ROOT/target/release
-SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
+release_bins
 
 if [ -n "${SOAK_DIR:-}" ]; then WORK=$SOAK_DIR; mkdir -p "$WORK"; KEEP=1; else WORK=$(mktemp -d); KEEP=0; fi
 PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_pids "${PIDS[@]}"
   [ "$KEEP" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
-# utime + stime of a process, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TICKS=$(getconf CLK_TCK)
 
 STUB_PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" >"$WORK/stub.log" 2>&1 &
@@ -76,7 +68,7 @@ if [ "$READS" != 0 ]; then
     --concurrency "$READS" --duration "$SECS" --warmup 0 --label soak-reads >"$WORK/reads.json" &
   PIDS+=($!)
 fi
-echo "== soak: $MINUTES min of POST /api/v1/orders/checkout at c=$CONCURRENCY (reads c=$READS), SQLite, scrape=${SCRAPE}s (0 = none), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "== soak: $MINUTES min of POST /api/v1/orders/checkout at c=$CONCURRENCY (reads c=$READS), SQLite, scrape=${SCRAPE}s (0 = none), load $(loadavg)" >&2
 "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --method POST --path /api/v1/orders/checkout \
   --body '{"checkoutSessionId":"{uuid}"}' --concurrency "$CONCURRENCY" --duration "$SECS" --warmup 0 \
   --label soak >"$WORK/loadgen.json" &
@@ -94,9 +86,9 @@ while kill -0 "$LOADGEN" 2>/dev/null; do
   now=$(date +%s)
   ticks=$(cpu_ticks $SVC)
   dt=$((now - prev_t))
-  cpu=$([ "$dt" -gt 0 ] && python3 -c "print(round(100 * ($ticks - $prev_ticks) / $TICKS / $dt, 1))" || echo -)
+  cpu=$([ "$dt" -gt 0 ] && python3 -c "print(round(100 * ($ticks - $prev_ticks) / $CLK_TCK / $dt, 1))" || echo -)
   printf '%8d %10d %12d %12d %10s %8s\n' $((now - T0)) "$(rss_kb $SVC)" "$(size_of "$DB-wal")" "$(size_of "$DB")" \
-    "$cpu" "$(cut -d' ' -f1 /proc/loadavg)"
+    "$cpu" "$(load1)"
   prev_ticks=$ticks prev_t=$now
   sleep "$SAMPLE" &
   wait $! || true
@@ -113,5 +105,5 @@ echo "loadgen: $(cat "$WORK/loadgen.json")"
 [ "$READS" = 0 ] || { sleep 2; echo "reads: $(cat "$WORK/reads.json")"; }
 echo "orders in the database: $orders"
 echo "after the load: RSS $(rss_kb $SVC) kB, WAL $(size_of "$DB-wal") B, database $(size_of "$DB") B"
-echo "idle CPU over ${IDLE}s after the load: $(python3 -c "print(round(100 * ($idle1 - $idle0) / $TICKS / $IDLE, 2))") % of one core"
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "idle CPU over ${IDLE}s after the load: $(python3 -c "print(round(100 * ($idle1 - $idle0) / $CLK_TCK / $IDLE, 2))") % of one core"
+echo "load average at the end: $(loadavg)"

@@ -18,6 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/lib.sh
 
 SHORT=0
 [ "${1:-}" = "--short" ] && SHORT=1
@@ -27,7 +28,6 @@ else
   SESSIONS=1000 LOAD_SECS=30 KILL_AT=10 RESTART_LOAD_SECS=30 RESTART_AT=10 LEASE_SECS=30 WORKERS=24
 fi
 RECOVERY_LIMIT_SECS=10
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_VERSION=$(ls /etc/postgresql | sort -n | tail -1)
 export RUST_BACKTRACE=0
 
@@ -47,17 +47,14 @@ ensure_pg_up() {
   echo "PostgreSQL did not come back" >&2; return 1
 }
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_pids "${PIDS[@]}"
   ensure_pg_up
-  psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  drop_dbs "$DB"
   [ -n "${KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
 sql() { psql -At -F, "$PG_URL/$DB" -c "$1"; }
 check() { # NAME then stress_check.py arguments
   local name=$1; shift

@@ -1,0 +1,83 @@
+# Shell helpers shared by the scripts in bench/. Source it after changing to the
+# repository root, as every script does:
+#
+#   cd "$(dirname "$0")/.."
+#   . bench/lib.sh
+#
+# It only defines functions and a few variables (no `set` options, no traps, no output),
+# so it is safe under `set -euo pipefail` and under `set -uo pipefail` alike.
+
+# PostgreSQL server the scripts create their throw-away databases on (override with PG_URL).
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+# Clock ticks per second: the unit of utime/stime in /proc/PID/stat.
+CLK_TCK=$(getconf CLK_TCK)
+
+# free_port: prints a TCP port on 127.0.0.1 that is free right now (the kernel picks it;
+# the socket is closed again, so a service started next can bind it).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_http URL [SECONDS]: polls URL every 0.1 s until it answers 2xx/3xx; returns 0 then,
+# or after SECONDS (default 30, whole seconds) prints "no answer from URL" on stderr and
+# returns 1. Callers decide whether that is fatal (`|| exit 1`) or not (`|| true`).
+wait_http() {
+  local url=$1 secs=${2:-30}
+  for _ in $(seq 1 $((secs * 10))); do
+    curl -fs -o /dev/null "$url" && return 0
+    sleep 0.1
+  done
+  echo "no answer from $url" >&2
+  return 1
+}
+
+# load1: the 1-minute load average. loadavg: the 1-, 5- and 15-minute ones ("1.2 0.9 0.7").
+load1() { cut -d' ' -f1 /proc/loadavg; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# cpu_ticks PID...: user+system CPU the processes have used so far, summed, in clock
+# ticks (fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command
+# name, which may contain spaces). A PID that is gone counts 0; no PID prints 0.
+cpu_ticks() {
+  local sum=0 pid t
+  for pid in "$@"; do
+    t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || true
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+
+# cpu_s PID...: the same in seconds (a decimal number, e.g. 12.34).
+cpu_s() { awk -v t="$(cpu_ticks "$@")" -v hz="$CLK_TCK" 'BEGIN {print t / hz}'; }
+
+# rss_kb PID: resident memory of the process in kB (VmRSS of /proc/PID/status).
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# stop_pids PID...: SIGTERM to each process, then waits for each (children of this shell);
+# ignores processes that are already gone. For cleanup traps: stop_pids "${PIDS[@]}".
+stop_pids() {
+  local pid
+  for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# drop_dbs NAME...: drops these PostgreSQL databases on PG_URL, disconnecting their
+# sessions first (WITH (FORCE)); never fails (for cleanup traps).
+drop_dbs() {
+  local db
+  for db in "$@"; do
+    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+
+# release_bins: builds the release binaries of the whole workspace (service and bench
+# crate) unless NO_BUILD is set, then sets BIN to the directory holding them
+# (BENCH_BIN_DIR, default $ROOT/target/release, ROOT defaulting to the current directory)
+# and SERVICE_BIN to the service to measure (ORDER_SERVICE_BIN, default $BIN/order-service).
+# BENCH_BIN_DIR does not change where cargo builds, so with a copy elsewhere set NO_BUILD=1.
+release_bins() {
+  if [ -z "${NO_BUILD:-}" ]; then
+    echo "== building release binaries (cargo build --release --workspace --bins)" >&2
+    cargo build -q --release --workspace --bins >&2
+  fi
+  BIN=${BENCH_BIN_DIR:-${ROOT:-$PWD}/target/release}
+  SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
+}
