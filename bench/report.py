@@ -43,7 +43,12 @@ levels = sorted({r["concurrency"] for r in rows if r.get("kind") == "create"})
 
 print(f"Machine: {machine.get('nproc')} × {machine.get('cpu')}, load {machine.get('load1')} at start, "
       f"one 8 kB fdatasync {machine.get('fdatasync_per_s', '?')}/s (pg_test_fsync), "
-      f"{machine.get('duration_s')} s per point, commit {machine.get('git')}, service binary {machine.get('service')}.\n")
+      f"{machine.get('duration_s')} s per point, commit {machine.get('git')}, service binary {machine.get('service')}.")
+if machine.get("pinned"):
+    print("Cores pinned (run.sh --pin): the service alone on CPU 0; load generator, stub Checkout Service, "
+          "pgbench, sqlite-ceiling and PostgreSQL on CPU 1.\n")
+else:
+    print("Cores not pinned: the service, the load generator, the stub and PostgreSQL share all CPUs.\n")
 print("### The service\n")
 print("| backend | conc. | create orders/s | p50 ms | p95 ms | p99 ms | CPU µs/order | "
       "GET /orders/{id} req/s | p50 ms | p99 ms | CPU µs/read | load |")

@@ -8,10 +8,18 @@
 # /proc/PID/stat over the measured window, divided by the requests answered), and on
 # PostgreSQL the read ceiling: the service's own order+items-by-id statement run by pgbench.
 #
-# Usage: bench/run.sh [--quick] [--backends "sqlite postgres"] [--concurrency "1 16 64"]
+# Usage: bench/run.sh [--quick] [--pin] [--backends "sqlite postgres"] [--concurrency "1 16 64"]
 #   --quick   about 3 s per point instead of 10 (the whole run takes ~2-3 minutes)
+#   --pin     pinned cores (taskset, needs 2+ CPUs): the service alone on CPU 0; this script
+#             and so everything it starts (loadgen, stub-checkout, pgbench, sqlite-ceiling)
+#             on CPU 1, and the running PostgreSQL server's processes (pgrep -u postgres
+#             postgres, the postmaster included, so new backends inherit it) moved to CPU 1
+#             for the run and back to all online CPUs on exit. The service then no longer
+#             shares its core with the load it measures; "pinned" is recorded in the results.
 # Env: PG_URL (default postgres://postgres@127.0.0.1:5432), BENCH_DB_PREFIX,
-#   ORDER_SERVICE_BIN (benchmark another build of the service, e.g. a copy of an older one).
+#   ORDER_SERVICE_BIN (benchmark another build of the service, e.g. a copy of an older one),
+#   BENCH_BIN_DIR (where loadgen, stub-checkout, sqlite-ceiling and order-service are;
+#   default target/release), NO_BUILD=1 (skip `cargo build --release`; use with BENCH_BIN_DIR).
 # Output: bench/results/<time>/results.jsonl (one JSON line per point) and report.md.
 # Durability as shipped: PostgreSQL fsync + synchronous_commit on, SQLite WAL with
 # synchronous=FULL.
@@ -23,9 +31,11 @@ ROOT=$PWD
 DURATION=10 WARMUP=2
 BACKENDS="sqlite postgres"
 CONCURRENCY="1 16 64"
+PIN=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) DURATION=3 WARMUP=1 ;;
+    --pin) PIN=true ;;
     --backends) BACKENDS=$2; shift ;;
     --concurrency) CONCURRENCY=$2; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -48,6 +58,10 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
   need psql postgresql-client
 fi
 
+if $PIN; then
+  need taskset util-linux
+  [ "$(nproc)" -ge 2 ] || { echo "--pin needs at least 2 CPUs" >&2; exit 2; }
+fi
 release_bins
 
 OUT=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
@@ -56,12 +70,26 @@ RESULTS=$OUT/results.jsonl
 WORK=$(mktemp -d)
 PIDS=()
 DBS=()
+SERVICE_CPU=()   # prefix that starts the service: (taskset -c 0) with --pin
+# pin_postgres CPUS: moves every thread of the PostgreSQL server's processes to CPUS.
+pin_postgres() {
+  local pid
+  for pid in $(pgrep -u postgres postgres || true); do taskset -a -p -c "$1" "$pid" >/dev/null 2>&1 || true; done
+}
 cleanup() {
   stop_pids "${PIDS[@]}"
   drop_dbs "${DBS[@]}"
+  if $PIN; then pin_postgres "$(cat /sys/devices/system/cpu/online)"; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+if $PIN; then
+  taskset -p -c 1 $$ >/dev/null   # this shell, so every process it starts from now on
+  pin_postgres 1
+  SERVICE_CPU=(taskset -c 0)
+  echo "== pinned: service on CPU 0; load generator, stub, pgbench, sqlite-ceiling and PostgreSQL on CPU 1" >&2
+fi
 
 # record KIND BACKEND: annotates the JSON line on stdin and appends it to the results.
 # load1 is the 1-minute load average at the end of the point (our own processes included).
@@ -97,7 +125,7 @@ FSYNC_TEST=$(ls /usr/lib/postgresql/*/bin/pg_test_fsync 2>/dev/null | tail -1 ||
 FDATASYNC=0
 [ -n "$FSYNC_TEST" ] && FDATASYNC=$("$FSYNC_TEST" -s 1 -f "$WORK/fsync.test" 2>/dev/null | awk '/^ +fdatasync/ && !n++ {print $2}' || true)
 {
-  echo "{\"kind\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\",\"service\":\"$SERVICE_BIN\",\"fdatasync_per_s\":${FDATASYNC:-0}}"
+  echo "{\"kind\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\",\"service\":\"$SERVICE_BIN\",\"fdatasync_per_s\":${FDATASYNC:-0},\"pinned\":$PIN}"
 } | tee -a "$RESULTS" >&2
 
 STUB_PORT=$(free_port)
@@ -116,7 +144,7 @@ run_service() { # BACKEND DATABASE_URL
   local backend=$1 url=$2 port ids="$WORK/ids-$1.txt"
   port=$(free_port)
   PORT=$port HOST=127.0.0.1 DATABASE_URL=$url CHECKOUT_SERVICE_URL="http://127.0.0.1:$STUB_PORT" AUTH_DISABLED=true \
-    "$SERVICE_BIN" >"$OUT/service-$backend.log" 2>&1 &
+    "${SERVICE_CPU[@]}" "$SERVICE_BIN" >"$OUT/service-$backend.log" 2>&1 &
   local pid=$!
   PIDS+=($pid)
   wait_http "http://127.0.0.1:$port/health/ready"
