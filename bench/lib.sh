@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the scripts in bench/. Source it after changing to the
 # repository root, as every script does:
 #
@@ -73,6 +74,7 @@ drop_dbs() {
 # (BENCH_BIN_DIR, default $ROOT/target/release, ROOT defaulting to the current directory)
 # and SERVICE_BIN to the service to measure (ORDER_SERVICE_BIN, default $BIN/order-service).
 # BENCH_BIN_DIR does not change where cargo builds, so with a copy elsewhere set NO_BUILD=1.
+# shellcheck disable=SC2034  # BIN and SERVICE_BIN are for the calling script
 release_bins() {
   if [ -z "${NO_BUILD:-}" ]; then
     echo "== building release binaries (cargo build --release --workspace --bins)" >&2
