@@ -58,9 +58,10 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
   need psql postgresql-client
 fi
 
+NPROC=$(nproc)   # before --pin narrows this shell to one CPU
 if $PIN; then
   need taskset util-linux
-  [ "$(nproc)" -ge 2 ] || { echo "--pin needs at least 2 CPUs" >&2; exit 2; }
+  [ "$NPROC" -ge 2 ] || { echo "--pin needs at least 2 CPUs" >&2; exit 2; }
 fi
 release_bins
 
@@ -125,7 +126,7 @@ FSYNC_TEST=$(ls /usr/lib/postgresql/*/bin/pg_test_fsync 2>/dev/null | tail -1 ||
 FDATASYNC=0
 [ -n "$FSYNC_TEST" ] && FDATASYNC=$("$FSYNC_TEST" -s 1 -f "$WORK/fsync.test" 2>/dev/null | awk '/^ +fdatasync/ && !n++ {print $2}' || true)
 {
-  echo "{\"kind\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\",\"service\":\"$SERVICE_BIN\",\"fdatasync_per_s\":${FDATASYNC:-0},\"pinned\":$PIN}"
+  echo "{\"kind\":\"machine\",\"nproc\":$NPROC,\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"load1\":$(load1),\"duration_s\":$DURATION,\"git\":\"$(git rev-parse --short HEAD)\",\"service\":\"$SERVICE_BIN\",\"fdatasync_per_s\":${FDATASYNC:-0},\"pinned\":$PIN}"
 } | tee -a "$RESULTS" >&2
 
 STUB_PORT=$(free_port)
