@@ -396,7 +396,46 @@ async fn checkout_5xx_is_retried_within_the_budget(backend: Backend) {
     nothing_stored(&app, &id).await;
 }
 
+/// The billing address is stored only when it differs from the shipping address; either
+/// way an order reads back, and its confirmation says, the addresses it was created with.
+async fn a_billing_address_of_its_own_is_kept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut session = session_json(&id, "user-1");
+    let billing = json!({"street": "9 Billing Rd", "city": "Paytown", "state": "NY", "country": "US", "postalCode": "10001"});
+    session["billingAddress"] = billing.clone();
+    app.checkout.put(&id, json!({"data": session}));
+    let (s, order) = app.create_order("user-1", &id).await;
+    assert_eq!(s, 201, "{order}");
+    assert_eq!(order["billingAddress"], billing);
+    let (s, read) = app
+        .get(
+            &format!("/api/v1/orders/{}", order["id"].as_str().unwrap()),
+            &token("user-1", &[]),
+        )
+        .await;
+    assert_eq!(s, 200, "{read}");
+    assert_eq!(read["billingAddress"], billing);
+    assert_eq!(read["shippingAddress"], session["shippingAddress"]);
+    let same = app.completed_session("user-1");
+    let (s, plain) = app.create_order("user-1", &same).await;
+    assert_eq!(s, 201);
+    let events = app
+        .store
+        .list_outbox(order_service::outbox::OutboxStatus::Pending, 10)
+        .await
+        .unwrap();
+    for (created, want) in [(&order, &billing), (&plain, &plain["shippingAddress"])] {
+        let event = (events.iter())
+            .find(|e| e.order_id.to_string() == created["id"].as_str().unwrap())
+            .expect("its confirmation");
+        let body: Value = serde_json::from_str(event.payload.get()).unwrap();
+        assert_eq!(&body["order"]["billingAddress"], want);
+    }
+}
+
 both_backends!(
+    a_billing_address_of_its_own_is_kept,
     checkout_5xx_is_retried_within_the_budget,
     creates_the_seed_response_shape,
     repeat_returns_the_same_order_with_200,

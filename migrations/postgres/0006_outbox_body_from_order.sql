@@ -1,6 +1,8 @@
 -- An event's body is no longer stored: it is built from its order (replayed to the
 -- event's sequence) when read, so the outbox row stops holding a second copy of the order
 -- (about half the bytes of an order). Rows written before keep their stored body.
+-- Also from here on, a billing address equal to the shipping address is stored as JSON
+-- null (no schema change: the column stays NOT NULL and holds that JSON value).
 ALTER TABLE outbox ALTER COLUMN payload DROP NOT NULL;
 
 -- Indexes that delivery no longer has to keep up to date:

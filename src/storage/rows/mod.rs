@@ -36,7 +36,9 @@ pub enum Value {
     Int(i32),
     MaybeInt(Option<i32>),
     Time(DateTime<Utc>),
-    Address(Address),
+    /// An address as JSON; `None` is JSON `null` (a billing address that is the shipping
+    /// address).
+    Address(Option<Address>),
 }
 
 /// A row to insert: every column's name with its value, so the statement's column list

@@ -25,7 +25,9 @@ pub struct OrderRow {
     discount_minor: i64,
     total_minor: i64,
     shipping_address: Json<Address>,
-    billing_address: Json<Address>,
+    /// JSON `null` when it is the shipping address (most orders), so that one is not
+    /// stored twice.
+    billing_address: Json<Option<Address>>,
     tracking_number: Option<String>,
     cancellation_reason: Option<String>,
     version: i64,
@@ -52,7 +54,7 @@ impl InsertRow for OrderRow {
             ("total_minor", Value::BigInt(self.total_minor)),
             (
                 "shipping_address",
-                Value::Address(self.shipping_address.0.clone()),
+                Value::Address(Some(self.shipping_address.0.clone())),
             ),
             (
                 "billing_address",
@@ -83,7 +85,10 @@ impl From<&Order> for OrderRow {
             discount_minor: order.discount_amount.minor_units(),
             total_minor: order.total_amount.minor_units(),
             shipping_address: Json(order.shipping_address.clone()),
-            billing_address: Json(order.billing_address.clone()),
+            billing_address: Json(
+                (order.billing_address != order.shipping_address)
+                    .then(|| order.billing_address.clone()),
+            ),
             tracking_number: order.tracking_number.clone(),
             cancellation_reason: order.cancellation_reason.clone(),
             version: order.version,
@@ -111,8 +116,9 @@ impl TryFrom<OrderRow> for Order {
             tax_amount: money(row.tax_minor, units, "tax_minor")?,
             discount_amount: money(row.discount_minor, units, "discount_minor")?,
             items: Vec::new(),
+            billing_address: (row.billing_address.0)
+                .unwrap_or_else(|| row.shipping_address.0.clone()),
             shipping_address: row.shipping_address.0,
-            billing_address: row.billing_address.0,
             tracking_number: row.tracking_number,
             cancellation_reason: row.cancellation_reason,
             email: row.email,

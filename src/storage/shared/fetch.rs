@@ -129,7 +129,7 @@ where
     i32: for<'t> Encode<'t, DB> + Type<DB>,
     Option<i32>: for<'t> Encode<'t, DB> + Type<DB>,
     DateTime<Utc>: for<'t> Encode<'t, DB> + Type<DB>,
-    Json<Address>: for<'t> Encode<'t, DB> + Type<DB>,
+    Json<Option<Address>>: for<'t> Encode<'t, DB> + Type<DB>,
 {
     fn push_rows<'r, R: InsertRow + 'r>(
         query: &mut QueryBuilder<DB>,
