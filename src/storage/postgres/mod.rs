@@ -10,7 +10,9 @@ use super::shared::{Pools, SqlBackend};
 use super::{StorageHealth, StoreError};
 use crate::domain::{Order, OrderOrigin};
 use sqlx::Postgres;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 
 pub struct PostgresStore {
@@ -26,7 +28,10 @@ impl PostgresStore {
             .max_connections(max_connections)
             .min_connections(1)
             .acquire_timeout(std::time::Duration::from_secs(3))
-            .connect(url)
+            .connect_with(connect_options(
+                url,
+                std::env::var_os("PGSSLMODE").is_some(),
+            )?)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let health = Arc::new(StorageHealth::default());
@@ -67,6 +72,27 @@ impl PostgresStore {
     }
 }
 
+/// The connection options of `url`. Unless TLS is asked about (`sslmode` in the URL, or
+/// `PGSSLMODE` set: `sslmode_set`), a server on the loopback interface or a Unix socket is
+/// reached without TLS: its bytes never leave the machine, and TLS cost 6–8 % of the
+/// instructions of a read or an order (BENCHMARKS.md). Any other server keeps the
+/// driver's default, `prefer`.
+fn connect_options(url: &str, sslmode_set: bool) -> anyhow::Result<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(url)?;
+    if sslmode_set || url.contains("sslmode=") {
+        return Ok(options);
+    }
+    let host = options.get_host();
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    Ok(match local {
+        true => options.ssl_mode(PgSslMode::Disable),
+        false => options,
+    })
+}
+
 #[async_trait::async_trait]
 impl SqlBackend for PostgresStore {
     type Db = Postgres;
@@ -102,5 +128,34 @@ impl SqlBackend for PostgresStore {
 
     fn health(&self) -> &StorageHealth {
         &self.health
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str, sslmode_set: bool) -> PgSslMode {
+        connect_options(url, sslmode_set).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn a_local_server_is_reached_without_tls_unless_tls_is_asked_about() {
+        for local in [
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u@localhost/db",
+            "postgres://u@[::1]:5432/db",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
+        ] {
+            assert!(matches!(mode(local, false), PgSslMode::Disable), "{local}");
+            assert!(
+                !matches!(mode(local, true), PgSslMode::Disable),
+                "{local}, PGSSLMODE"
+            );
+        }
+        let asked = "postgres://u@127.0.0.1/db?sslmode=require";
+        assert!(matches!(mode(asked, false), PgSslMode::Require));
+        let remote = "postgres://u@db.example.com/db";
+        assert!(matches!(mode(remote, false), PgSslMode::Prefer));
     }
 }
