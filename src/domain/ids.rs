@@ -58,8 +58,10 @@ impl OrderItemId {
 }
 
 impl EventId {
+    /// Time-ordered (v7), like order ids: new events and their attempt-log entries land at
+    /// the end of the indexes keyed by event id instead of on a random page each.
     pub fn generate() -> Self {
-        Self(Uuid::new_v4())
+        Self(Uuid::now_v7())
     }
 }
 
