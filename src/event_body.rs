@@ -175,30 +175,7 @@ impl<'a> From<&'a OrderItem> for EventOrderItem<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{NewOrderItem, OrderDraft, OrderTotals};
-
-    fn order() -> Order {
-        let address = Address::new("1 Main St", "Anytown", "CA", "US", "12345").unwrap();
-        let items = vec![NewOrderItem {
-            product_id: "prod-1".into(),
-            name: Some("Espresso cup".into()),
-            price: Money::parse("45.99").unwrap(),
-            quantity: Quantity::new(2).unwrap(),
-        }];
-        let zero = Money::ZERO;
-        let totals = OrderTotals::compute(&items, zero, zero, zero, None, None).unwrap();
-        Order::place(OrderDraft {
-            user_id: UserId::parse("user-1").unwrap(),
-            email: Some("ada@example.com".into()),
-            checkout_session_id: CheckoutSessionId(uuid::Uuid::new_v4()),
-            payment_intent_id: Some("pi_1".into()),
-            currency: "USD".into(),
-            items,
-            totals,
-            shipping_address: address.clone(),
-            billing_address: address,
-        })
-    }
+    use crate::domain::order::fixtures::placed;
 
     fn keys(value: &serde_json::Value) -> Vec<&str> {
         let mut keys: Vec<&str> = value
@@ -213,7 +190,7 @@ mod tests {
 
     #[test]
     fn version_1_confirmation_has_exactly_the_documented_fields() {
-        let order = order();
+        let order = placed();
         let body = OrderEventBody::new(EventId::generate(), "ORDER_CONFIRMATION", &order, None);
         let json = serde_json::to_value(&body).unwrap();
         assert_eq!(json["schemaVersion"], 1);
@@ -263,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_status_change_names_both_statuses() {
-        let mut order = order();
+        let mut order = placed();
         order
             .apply(&crate::domain::StatusChange {
                 to: OrderStatus::Cancelled,

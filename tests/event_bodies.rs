@@ -6,45 +6,14 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{Backend, TestDb};
-use order_service::domain::{
-    Actor, Address, CheckoutSessionId, Money, NewOrderItem, Order, OrderDraft, OrderOrigin,
-    OrderStatus, OrderTotals, Quantity, StatusChange, UserId,
-};
+use common::{Backend, TestDb, new_order};
+use order_service::domain::{Actor, Order, OrderOrigin, OrderStatus, StatusChange, UserId};
 use order_service::event_body::{ORDER_CONFIRMATION, ORDER_STATUS_CHANGED, OrderEventBody};
 use order_service::storage::{
     self, NewOutboxEvent, OutboxClaim, OutboxFilter, SharedStore, Sinks, StatusChangeRecord,
 };
 use std::time::Duration;
 use uuid::Uuid;
-
-fn new_order(user: &str) -> Order {
-    let address = Address::new("123 Main St", "Anytown", "CA", "US", "12345").expect("address");
-    let money = |minor| Money::from_minor_units(minor, 2).expect("amount");
-    let item = |product: &str, price, quantity| NewOrderItem {
-        product_id: product.to_owned(),
-        name: Some(format!("{product} \"quoted\" ünïcode")),
-        price: money(price),
-        quantity: Quantity::new(quantity).expect("quantity"),
-    };
-    Order::place(OrderDraft {
-        user_id: UserId::parse(user).expect("user"),
-        email: Some("ada@example.com".to_owned()),
-        checkout_session_id: CheckoutSessionId(Uuid::new_v4()),
-        payment_intent_id: Some("pi_test".to_owned()),
-        currency: "USD".to_owned(),
-        items: vec![item("prod-1", 4599, 2), item("prod-2", 850, 1)],
-        totals: OrderTotals {
-            subtotal: money(10048),
-            shipping: money(1200),
-            tax: money(1947),
-            discount: money(0),
-            total: money(13195),
-        },
-        shipping_address: address.clone(),
-        billing_address: address,
-    })
-}
 
 fn body(event: &NewOutboxEvent, order: &Order, from: Option<OrderStatus>) -> String {
     let kind = if from.is_some() {
@@ -100,7 +69,8 @@ async fn a_read_body_is_the_order_as_it_was_when_the_event_was_queued(backend: B
     let mut expected = Vec::new();
     let mut orders = Vec::new();
     for user in ["user-1", "user-2"] {
-        let order = new_order(user);
+        let mut order = new_order(user);
+        order.items[0].name = Some("an \"escaped\" ünïcode name".to_owned());
         let confirmation = NewOutboxEvent::order_confirmation(&order);
         store
             .insert_order(&order, &confirmation, OrderOrigin::Client)

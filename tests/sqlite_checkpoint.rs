@@ -3,51 +3,22 @@
 //! (RESTART) once it passes its size. Without it (automatic checkpoint off on the writer,
 //! readers always active) the WAL would grow by every frame written.
 
-use order_service::domain::{
-    Address, CheckoutSessionId, Money, NewOrderItem, Order, OrderDraft, OrderId, OrderOrigin,
-    OrderTotals, Quantity, UserId,
-};
+mod common;
+
+use common::new_order;
+use order_service::domain::{OrderId, OrderOrigin};
 use order_service::storage::{Inserted, NewOutboxEvent, OrderFilter, SharedStore, WalCheckpoints};
 use sqlx::Connection;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 /// The checkpoint task's default RESTART size (`CheckpointPolicy::default`).
 const RESTART_BYTES: u64 = 16 << 20;
 /// RESTARTs the test waits for: the WAL filled past its size this many times, so without
 /// restarts it would be at least this many times larger than the bound asserted.
 const RESTARTS: u64 = 4;
-
-fn new_order(user: &str) -> Order {
-    let address = Address::new("123 Main St", "Anytown", "CA", "US", "12345").expect("address");
-    let money = |minor| Money::from_minor_units(minor, 2).expect("amount");
-    let item = |product: &str, price, quantity| NewOrderItem {
-        product_id: product.to_owned(),
-        name: Some("Espresso cup".to_owned()),
-        price: money(price),
-        quantity: Quantity::new(quantity).expect("quantity"),
-    };
-    Order::place(OrderDraft {
-        user_id: UserId::parse(user).expect("user"),
-        email: Some("ada@example.com".to_owned()),
-        checkout_session_id: CheckoutSessionId(Uuid::new_v4()),
-        payment_intent_id: Some("pi_test".to_owned()),
-        currency: "USD".to_owned(),
-        items: vec![item("prod-1", 4599, 2), item("prod-2", 850, 1)],
-        totals: OrderTotals {
-            subtotal: money(10048),
-            shipping: money(1200),
-            tax: money(1947),
-            discount: money(0),
-            total: money(13195),
-        },
-        shipping_address: address.clone(),
-        billing_address: address,
-    })
-}
 
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)

@@ -125,12 +125,14 @@ impl Order {
     }
 }
 
+/// Orders for the unit tests of this crate.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
-    use crate::domain::{EVENT_ORDER_CREATED, EVENT_STATUS_CHANGED, OrderTotals, Quantity};
+    use crate::domain::{OrderTotals, Quantity};
 
-    fn placed() -> Order {
+    /// A new PENDING order of two espresso cups for `user-1`.
+    pub(crate) fn placed() -> Order {
         let address = Address::new("1 Main St", "Anytown", "CA", "US", "12345").unwrap();
         let items = vec![NewOrderItem {
             product_id: "prod-1".into(),
@@ -152,6 +154,13 @@ mod tests {
             billing_address: address,
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::placed;
+    use super::*;
+    use crate::domain::{EVENT_ORDER_CREATED, EVENT_STATUS_CHANGED};
 
     /// The history entry the store writes for `order` as it now is.
     fn entry(

@@ -363,3 +363,37 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A new PENDING order for `user` (two items, USD, one address for shipping and
+/// billing), for tests that write through the store directly.
+pub fn new_order(user: &str) -> order_service::domain::Order {
+    use order_service::domain::{
+        Address, CheckoutSessionId, Money, NewOrderItem, Order, OrderDraft, OrderTotals, Quantity,
+        UserId,
+    };
+    let address = Address::new("123 Main St", "Anytown", "CA", "US", "12345").expect("address");
+    let money = |minor| Money::from_minor_units(minor, 2).expect("amount");
+    let item = |product: &str, price, quantity| NewOrderItem {
+        product_id: product.to_owned(),
+        name: Some("Espresso cup".to_owned()),
+        price: money(price),
+        quantity: Quantity::new(quantity).expect("quantity"),
+    };
+    Order::place(OrderDraft {
+        user_id: UserId::parse(user).expect("user"),
+        email: Some("ada@example.com".to_owned()),
+        checkout_session_id: CheckoutSessionId(uuid::Uuid::new_v4()),
+        payment_intent_id: Some("pi_test".to_owned()),
+        currency: "USD".to_owned(),
+        items: vec![item("prod-1", 4599, 2), item("prod-2", 850, 1)],
+        totals: OrderTotals {
+            subtotal: money(10048),
+            shipping: money(1200),
+            tax: money(1947),
+            discount: money(0),
+            total: money(13195),
+        },
+        shipping_address: address.clone(),
+        billing_address: address,
+    })
+}
