@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Confirmation delivery throughput on SQLite, release build: how many events per second
+# Confirmation delivery throughput on SQLite or PostgreSQL, release build: how many events per second
 # the outbox delivers to a fast local receiver (stub-checkout's POST
 # /api/v1/notifications answers 202 at once), and whether order creation keeps its pace
 # while delivery runs beside it.
 #
 #   bench/delivery.sh [--duration S] [--concurrency C] [--rounds N] [--open-share F]
+#                     [--backend sqlite|postgres]   (postgres: a fresh database on PG_URL)
 #   (NO_BUILD=1 skips cargo build; ORDER_SERVICE_BIN=path runs another build of the service;
 #   BENCH_BIN_DIR: the binaries elsewhere than target/release)
 #
@@ -23,13 +24,15 @@ DURATION=15
 C=16
 ROUNDS=3
 SHARE=0.3
+BACKEND=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift ;;
     --concurrency) C=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --open-share) SHARE=$2; shift ;;
-    *) echo "usage: $0 [--duration S] [--concurrency C] [--rounds N] [--open-share F]" >&2; exit 2 ;;
+    --backend) BACKEND=$2; shift ;;
+    *) echo "usage: $0 [--duration S] [--concurrency C] [--rounds N] [--open-share F] [--backend sqlite|postgres]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -37,10 +40,20 @@ release_bins   # BIN, and SERVICE_BIN from ORDER_SERVICE_BIN (another build of t
 
 work=$(mktemp -d)
 pids=()
-cleanup() { stop_pids "${pids[@]}"; rm -rf "$work"; }
+PG_DB=delivery_bench_$$
+cleanup() { stop_pids "${pids[@]}"; [ "$BACKEND" = postgres ] && drop_dbs "$PG_DB"; rm -rf "$work"; }
 trap cleanup EXIT
 wait_ready() { wait_http "http://127.0.0.1:$1/health/ready" 10 || { tail -5 "$work/service.log" >&2; exit 1; }; }
-pending() { python3 -c "import sqlite3,sys; c=sqlite3.connect('file:$work/orders.db?mode=ro', uri=True); print(c.execute(\"SELECT count(*) FROM outbox WHERE status='PENDING'\").fetchone()[0])"; }
+case "$BACKEND" in
+  sqlite)
+    DB_URL="sqlite://$work/orders.db"
+    pending() { python3 -c "import sqlite3,sys; c=sqlite3.connect('file:$work/orders.db?mode=ro', uri=True); print(c.execute(\"SELECT count(*) FROM outbox WHERE status='PENDING'\").fetchone()[0])"; } ;;
+  postgres)
+    psql -q "$PG_URL/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null
+    DB_URL="$PG_URL/$PG_DB"
+    pending() { psql -At "$DB_URL" -c "SELECT count(*) FROM outbox WHERE status = 'PENDING'"; } ;;
+  *) echo "--backend: sqlite or postgres" >&2; exit 2 ;;
+esac
 
 STUB_PORT=$(free_port)
 PORT=$(free_port)
@@ -50,7 +63,7 @@ wait_http "http://127.0.0.1:$STUB_PORT/health" 5 || true
 
 service_pid=
 start_service() { # start_service [notification URL]
-  (cd "$work" && exec env DATABASE_URL="sqlite://$work/orders.db" AUTH_DISABLED=true HOST=127.0.0.1 PORT=$PORT \
+  (cd "$work" && exec env DATABASE_URL="$DB_URL" AUTH_DISABLED=true HOST=127.0.0.1 PORT=$PORT \
     CHECKOUT_SERVICE_URL="http://127.0.0.1:$STUB_PORT" ${1:+NOTIFICATION_SERVICE_URL=$1} \
     RUST_LOG=warn "$SERVICE_BIN" >>"$work/service.log" 2>&1) &
   service_pid=$!
