@@ -11,6 +11,7 @@ use crate::domain::{
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 /// The version of the body below; receivers may branch on `schemaVersion`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -28,7 +29,7 @@ pub fn queued_event_json(
     sequence: i64,
     order: &Order,
     history: &[OrderEvent],
-) -> Option<String> {
+) -> Option<Box<RawValue>> {
     let (event_type, from) = match event_type {
         ORDER_CONFIRMATION => (ORDER_CONFIRMATION, None),
         ORDER_STATUS_CHANGED => {
@@ -39,7 +40,8 @@ pub fn queued_event_json(
     };
     let then = order.at_version(history, sequence)?;
     let body = OrderEventBody::new(event_id, event_type, &then, from);
-    Some(serde_json::to_string(&body).expect("an event body serializes"))
+    // Serialized straight into a RawValue: JSON we just wrote needs no parsing to check it.
+    Some(serde_json::value::to_raw_value(&body).expect("an event body serializes"))
 }
 
 /// `ORDER_CONFIRMATION` or `ORDER_STATUS_CHANGED`, version 1.

@@ -169,7 +169,7 @@ impl OutboxRow {
     pub fn into_record(self, sources: &EventSources) -> Result<OutboxRecord, StoreError> {
         let id = EventId(self.id);
         let payload = match self.payload {
-            Some(stored) => stored,
+            Some(stored) => RawValue::from_string(stored).map_err(corrupt)?,
             None => {
                 let order = (sources.orders.get(&self.order_id))
                     .ok_or_else(|| corrupt(format!("event {id}: its order is missing")))?;
@@ -194,7 +194,7 @@ impl OutboxRow {
             created_at: self.created_at,
             delivered_at: self.delivered_at,
             requeued_at: self.requeued_at,
-            payload: RawValue::from_string(payload).map_err(corrupt)?,
+            payload,
             lease_token: self.lease_token,
         })
     }
