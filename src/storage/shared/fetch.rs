@@ -73,21 +73,14 @@ where
     wanted.dedup();
     let mut sources = EventSources::default();
     if !wanted.is_empty() {
-        let in_wanted = |query: &mut QueryBuilder<DB>| {
-            let mut list = query.separated(", ");
-            for id in &wanted {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
-        };
         let mut orders = select_orders();
-        orders.push(" AND id IN (");
-        in_wanted(&mut orders);
+        orders.push(" AND id IN ");
+        push_list(&mut orders, wanted.iter().copied());
         for (_, order) in fetch_orders(pool, orders).await? {
             sources.orders.insert(order.id.0, order);
         }
-        let mut history = QueryBuilder::new("SELECT * FROM order_events WHERE order_id IN (");
-        in_wanted(&mut history);
+        let mut history = QueryBuilder::new("SELECT * FROM order_events WHERE order_id IN ");
+        push_list(&mut history, wanted.iter().copied());
         let entries: Vec<HistoryRow> = history.build_query_as().fetch_all(pool).await?;
         for entry in entries {
             let order_id = entry.order_id();
@@ -97,6 +90,20 @@ where
     rows.into_iter()
         .map(|row| row.into_record(&sources))
         .collect()
+}
+
+/// Appends `(v, v, …)`, every value bound: the list of an `IN` (at least one value).
+pub fn push_list<DB, T>(query: &mut QueryBuilder<DB>, values: impl IntoIterator<Item = T>)
+where
+    DB: Database,
+    T: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    query.push("(");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    list.push_unseparated(")");
 }
 
 /// The start of the statement `fetch_orders` runs: it opens the subquery of the orders

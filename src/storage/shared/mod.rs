@@ -20,7 +20,7 @@ use super::{Inserted, OrderFilter, OrderPage, OrderStore, StatusChangeRecord, St
 use crate::domain::order::{EVENT_STATUS_CHANGED, now};
 use crate::domain::{CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin};
 use chrono::{DateTime, Utc};
-use fetch::{fetch_orders, outbox_records, select_orders};
+use fetch::{fetch_orders, outbox_records, push_list, select_orders};
 use sqlx::{Database, Executor, IntoArguments};
 use std::time::Duration;
 use uuid::Uuid;
@@ -326,12 +326,9 @@ where
             }
             update.push(", attempts = ").push_bind(attempts);
             update.push(" WHERE lease_token = ").push_bind(token);
-            update.push(" AND status = 'PENDING' AND id IN (");
-            let mut ids = update.separated(", ");
-            for &i in &members {
-                ids.push_bind(results[i].id.0);
-            }
-            update.push(") RETURNING id");
+            update.push(" AND status = 'PENDING' AND id IN ");
+            push_list(&mut update, members.iter().map(|&i| results[i].id.0));
+            update.push(" RETURNING id");
             let updated: Vec<(Uuid,)> = update.build_query_as().fetch_all(&mut *tx).await?;
             for i in members {
                 held[i] = updated.iter().any(|(id,)| *id == results[i].id.0);
@@ -468,12 +465,8 @@ where
         .await?;
         if !ids.is_empty() {
             let mut attempts =
-                sqlx::QueryBuilder::<B::Db>::new("DELETE FROM outbox_attempts WHERE event_id IN (");
-            let mut list = attempts.separated(", ");
-            for id in &ids {
-                list.push_bind(*id);
-            }
-            attempts.push(")");
+                sqlx::QueryBuilder::<B::Db>::new("DELETE FROM outbox_attempts WHERE event_id IN ");
+            push_list(&mut attempts, ids.iter().copied());
             attempts.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
