@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 pub use health::{StorageHealth, StorageUsage, WalCheckpoints, WriteFailure, WriteOutage};
 pub use postgres::PostgresStore;
+pub use shared::pool_options;
 pub use sqlite::{Checkpointer, SqliteStore, checkpoint_in_background, write_orders_together};
 pub use sqlite_writer::discard_if_in_transaction;
 pub use sweep::{SweepLease, SweepStore};

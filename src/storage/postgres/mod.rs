@@ -6,11 +6,11 @@ mod new_order;
 
 use super::health::{Monitor, PROBE_SQL, StorageUsage, monitor};
 use super::outbox::NewOutboxEvent;
-use super::shared::{Pools, SqlBackend};
+use super::shared::{Pools, SqlBackend, pool_options};
 use super::{StorageHealth, StoreError};
 use crate::domain::{Order, OrderOrigin};
 use sqlx::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
+        let pool = pool_options::<Postgres>()
             .max_connections(max_connections)
             .min_connections(1)
             .acquire_timeout(std::time::Duration::from_secs(3))

@@ -3,7 +3,10 @@
 use crate::domain::{Order, OrderOrigin};
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::{StorageHealth, StoreError};
-use sqlx::{Database, Encode, FromRow, Pool, Type};
+use futures::future::BoxFuture;
+use sqlx::pool::{PoolConnectionMetadata, PoolOptions};
+use sqlx::{Connection, Database, Encode, FromRow, Pool, Type};
+use std::time::Duration;
 
 /// What a backend provides; the rest of `OrderStore` comes from the implementation below.
 #[async_trait::async_trait]
@@ -58,6 +61,33 @@ impl<DB: Database> Pools<DB> {
         }
         (size.saturating_sub(idle), idle, max)
     }
+}
+
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Pool options shared by every backend. sqlx's default pings every connection it hands
+/// out (`test_before_acquire`): one more round trip to PostgreSQL, or one more hand-off
+/// to a SQLite worker thread, for every statement or transaction. Here only a connection
+/// that sat idle is pinged, the one most likely to have been cut (a database restart in a
+/// quiet hour); a connection cut while busy fails one statement, and sqlx's ping when it
+/// goes back to the pool then closes it.
+pub fn pool_options<DB: Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(ping_if_idle::<DB>)
+}
+
+fn ping_if_idle<DB: Database>(
+    conn: &mut DB::Connection,
+    meta: PoolConnectionMetadata,
+) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        if meta.idle_for >= PING_IF_IDLE_FOR {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
 }
 
 /// A value that can be bound to a statement on `DB`.

@@ -6,7 +6,7 @@
 mod backend;
 mod fetch;
 
-pub use backend::{Bind, Decoded, Pools, SqlBackend};
+pub use backend::{Bind, Decoded, Pools, SqlBackend, pool_options};
 pub use fetch::{BindRows, insert_rows};
 
 use super::outbox::{

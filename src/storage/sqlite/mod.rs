@@ -14,7 +14,7 @@ mod group_commit;
 
 use super::health::{Monitor, monitor};
 use super::outbox::NewOutboxEvent;
-use super::shared::{Pools, SqlBackend};
+use super::shared::{Pools, SqlBackend, pool_options};
 use super::sqlite_writer::{discard_if_in_transaction, probe, usage};
 use super::{StorageHealth, StoreError};
 use crate::domain::{Order, OrderOrigin};
@@ -23,7 +23,7 @@ pub use checkpoint::{Checkpointer, checkpoint_in_background};
 pub use group_commit::write_orders_together;
 use group_commit::{PendingOrder, commit_new_orders};
 use sqlx::Sqlite;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -48,7 +48,7 @@ impl SqliteStore {
             .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
         // A writer connection left inside a transaction is closed, never reused. It never
         // checkpoints inside a commit: the checkpoint task does that.
-        let writer = SqlitePoolOptions::new()
+        let writer = pool_options::<Sqlite>()
             .max_connections(1)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .after_release(discard_if_in_transaction)
@@ -56,7 +56,7 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let file = options.get_filename().to_owned();
-        let reader = SqlitePoolOptions::new()
+        let reader = pool_options::<Sqlite>()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(options.clone().read_only(true))
