@@ -93,6 +93,7 @@ URL="http://127.0.0.1:$STUB_PORT"
 echo "load before: $(loadavg)" >&2
 results=()
 drains=()
+lags=()
 for round in $(seq 1 "$ROUNDS"); do
   start_service ""
   results+=("$(create "round $round: create, no delivery")")
@@ -100,7 +101,7 @@ for round in $(seq 1 "$ROUNDS"); do
   start_service "$URL"
   drains+=("$(drain)")
   results+=("$(create "round $round: create, delivering")")
-  for _ in $(seq 1 100); do [ "$(pending)" -eq 0 ] && break; sleep 0.1; done
+  lags+=("$(drain)")   # what delivery left behind at the end of the window, and its catch-up
   stop_service
 done
 half=$(python3 - "$SHARE" "${results[@]}" <<'PY'
@@ -120,12 +121,14 @@ left=$(pending)
 stop_service
 echo "load after: $(loadavg)" >&2
 
-TICKS=$CLK_TCK python3 - "${results[@]}" -- "${drains[@]}" <<'PY'
+TICKS=$CLK_TCK DURATION=$DURATION python3 - "${results[@]}" -- "${drains[@]}" -- "${lags[@]}" <<'PY'
 import json, os, statistics, sys
 args = sys.argv[1:]
 cut = args.index('--')
+cut2 = args.index('--', cut + 1)
 runs = [json.loads(r) for r in args[:cut]]
-drains = [d.split() for d in args[cut + 1:]]
+drains = [d.split() for d in args[cut + 1:cut2]]
+lags = [d.split() for d in args[cut2 + 1:]]
 tick_ms = 1000 / int(os.environ['TICKS'])
 print("| run | orders/s | p50 ms | p99 ms | service CPU µs per order |")
 print("|---|---:|---:|---:|---:|")
@@ -139,5 +142,13 @@ print(f"closed loop, median orders/s: alone {statistics.median(alone):.0f}, deli
       f"{statistics.median(busy):.0f} (ratio {statistics.median(busy) / statistics.median(alone):.2f}; "
       f"alone ranged {min(alone):.0f}–{max(alone):.0f})")
 print("backlog delivery: " + ", ".join(f"{n} events at {rate}/s" for n, rate in drains))
+# The delivering windows: created = rps x the measured window (the 1-s warm-up's orders are
+# delivered or pending too, so the rate during the window is a lower bound).
+during = []
+for r, (left, rate) in zip([r for r in runs if r['label'].endswith('create, delivering')], lags):
+    created = r['rps'] * float(os.environ['DURATION'])
+    during.append(f"{max(created - int(left), 0) / float(os.environ['DURATION']):.0f}/s delivered "
+                  f"while creating {r['rps']:.0f}/s, {left} left at the end, then delivered at {rate}/s")
+print("delivery while creating: " + "; ".join(during))
 PY
 echo "still pending at the end: $left"
