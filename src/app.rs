@@ -6,9 +6,7 @@ use crate::checkout::{CheckoutClient, CheckoutClientConfig};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::orders::OrderService;
-use crate::outbox::{
-    Backoff, DeliveryRuntime, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig,
-};
+use crate::outbox::{Backoff, NatsPublisher, Notifier, OutboxWorker, OutboxWorkerConfig};
 use crate::outbox_admin::OutboxAdmin;
 use crate::reconcile::{Reconciler, SweepReport};
 use crate::storage::{self, SharedStore};
@@ -25,8 +23,6 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     worker: OutboxWorker,
-    /// How far below the service the delivery thread runs (`OUTBOX_NICE`).
-    delivery_nice: i32,
     /// The periodic sweep and its interval, when `RECONCILE_INTERVAL_SECS` is set.
     reconciler: Option<(Reconciler, Duration)>,
     store: SharedStore,
@@ -115,7 +111,6 @@ impl App {
             listener,
             router,
             worker,
-            delivery_nice: config.outbox_nice,
             reconciler,
             store,
             database,
@@ -141,9 +136,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(addr = %self.local_addr(), backend = self.store.backend(), database = %self.database, "order service listening");
-        let delivery = DeliveryRuntime::start(self.delivery_nice)
-            .context("cannot start the confirmation delivery thread")?;
-        let mut worker = delivery.spawn(self.worker.run(stop_rx.clone()));
+        let mut worker = tokio::spawn(self.worker.run(stop_rx.clone()));
         let sweeper = self
             .reconciler
             .map(|(reconciler, every)| tokio::spawn(reconciler.run(every, stop_rx.clone())));
@@ -157,7 +150,6 @@ impl App {
         supervise(server, &mut worker, shutdown, &stop_tx, self.grace).await?;
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(1), worker).await;
-        drop(delivery);
         if let Some(sweeper) = sweeper {
             let _ = tokio::time::timeout(Duration::from_secs(1), sweeper).await;
         }

@@ -52,10 +52,6 @@ pub struct Config {
     /// before they are recorded: fewer, larger write transactions beside order creation.
     #[arg(long, env = "OUTBOX_BATCH_WAIT_MS", default_value_t = 100)]
     pub outbox_batch_wait_ms: u64,
-    /// How many steps below the rest of the service the delivery thread runs (nice, Linux,
-    /// 0–19): on saturated cores new orders go first and delivery takes what is left.
-    #[arg(long, env = "OUTBOX_NICE", default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
-    pub outbox_nice: i32,
     /// Seconds an instance holds a claimed outbox event before others may take it over.
     #[arg(long, env = "OUTBOX_LEASE_SECS", default_value_t = 30)]
     pub outbox_lease_secs: u64,

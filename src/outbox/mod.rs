@@ -5,7 +5,6 @@
 mod delivery;
 mod nats;
 mod notifier;
-mod priority;
 mod worker;
 
 /// The queue's data types belong to storage; they are named here too for the delivery
@@ -18,5 +17,4 @@ pub use crate::event_body::{
 pub use delivery::{Backoff, DeliveryOutcome};
 pub use nats::NatsPublisher;
 pub use notifier::Notifier;
-pub use priority::DeliveryRuntime;
 pub use worker::{OutboxWorker, OutboxWorkerConfig};

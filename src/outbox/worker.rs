@@ -7,10 +7,8 @@
 use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord, OutboxStats};
 use crate::storage::{
     OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxResult, OutboxRetry, SharedStore, Sinks,
-    StoreError,
 };
 use futures::StreamExt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -58,8 +56,6 @@ pub struct OutboxWorker {
     config: OutboxWorkerConfig,
     wake: Arc<Notify>,
     worker_id: String,
-    /// The service's main runtime, where the worker's database calls run (see `on_db`).
-    db: tokio::runtime::Handle,
 }
 
 impl OutboxWorker {
@@ -80,24 +76,6 @@ impl OutboxWorker {
             config,
             wake,
             worker_id,
-            db: tokio::runtime::Handle::current(),
-        }
-    }
-
-    /// Runs a database call on the main runtime. The worker itself may run on the
-    /// low-priority delivery thread (`DeliveryRuntime`); a connection it opened there would
-    /// be polled by that thread, and an order using it later would wait on it.
-    async fn on_db<T, F>(&self, call: impl FnOnce(SharedStore) -> F) -> Result<T, StoreError>
-    where
-        F: Future<Output = Result<T, StoreError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.db.spawn(call(self.store.clone())).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Unavailable(format!(
-                "database call cancelled: {e}"
-            ))),
         }
     }
 
@@ -126,22 +104,16 @@ impl OutboxWorker {
             let sinks = self.sinks();
             if sinks.webhook || sinks.nats {
                 let claimed_at = Instant::now();
-                let (worker, lease, limit) = (
-                    self.worker_id.clone(),
-                    self.config.lease,
-                    self.config.batch_size,
-                );
-                let claim = self.on_db(move |store| async move {
-                    store
-                        .claim_outbox(OutboxClaim {
-                            worker: &worker,
-                            lease,
-                            limit,
-                            sinks,
-                        })
-                        .await
-                });
-                match claim.await {
+                match self
+                    .store
+                    .claim_outbox(OutboxClaim {
+                        worker: &self.worker_id,
+                        lease: self.config.lease,
+                        limit: self.config.batch_size,
+                        sinks,
+                    })
+                    .await
+                {
                     Ok(batch) => {
                         busy = batch.len() as u32 == self.config.batch_size;
                         self.deliver_batch(batch, claimed_at).await;
@@ -151,8 +123,7 @@ impl OutboxWorker {
             }
             if last_stats.elapsed() >= Duration::from_secs(2) {
                 last_stats = Instant::now();
-                let stats = self.on_db(|store| async move { store.outbox_stats().await });
-                if let Ok(stats) = stats.await {
+                if let Ok(stats) = self.store.outbox_stats().await {
                     record_outbox_stats(&stats);
                     if self.notifier.is_none()
                         && stats.pending > 0
@@ -201,7 +172,7 @@ impl OutboxWorker {
         };
         let claim = Arc::new(ClaimState::new(claimed_at + self.config.lease, batch.len()));
         let (finished_tx, finished_rx) = tokio::sync::mpsc::channel(batch.len().max(1));
-        let recorder = self.db.spawn(record_outcomes(
+        let recorder = tokio::spawn(record_outcomes(
             self.store.clone(),
             self.worker_id.clone(),
             token,
@@ -209,7 +180,7 @@ impl OutboxWorker {
             claim.clone(),
             self.config.batch_wait,
         ));
-        let renewer = self.db.spawn(renew_lease(
+        let renewer = tokio::spawn(renew_lease(
             self.store.clone(),
             token,
             batch.iter().map(|e| e.id).collect(),
@@ -241,10 +212,11 @@ impl OutboxWorker {
         };
         let before = chrono::Utc::now() - age;
         loop {
-            let purge = self.on_db(move |store| async move {
-                store.purge_delivered_outbox(before, RETENTION_BATCH).await
-            });
-            match purge.await {
+            match self
+                .store
+                .purge_delivered_outbox(before, RETENTION_BATCH)
+                .await
+            {
                 Ok(0) => break,
                 Ok(n) => {
                     tracing::info!(
@@ -273,12 +245,11 @@ impl OutboxWorker {
         // so; when that renewal is late or the claim lost events, the event gets a fresh
         // full lease of its own first, and is not sent if another instance has it.
         if !claim.lasts(self.config.lease / 2) {
-            let (id, lease) = (event.id, self.config.lease);
-            let renew =
-                self.on_db(
-                    move |store| async move { store.renew_outbox_event(id, token, lease).await },
-                );
-            match renew.await {
+            match self
+                .store
+                .renew_outbox_event(event.id, token, self.config.lease)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     lost_lease(&self.worker_id, &event, "not sent");
@@ -298,11 +269,11 @@ impl OutboxWorker {
         if let (Some(nats), None) = (&self.nats, event.published_at) {
             outcome = nats.publish(&event).await;
             if outcome == DeliveryOutcome::Delivered {
-                let id = event.id;
-                let done = self.on_db(move |store| async move {
-                    store.mark_outbox_sink_done(id, token, false).await
-                });
-                match done.await {
+                match self
+                    .store
+                    .mark_outbox_sink_done(event.id, token, false)
+                    .await
+                {
                     Ok(true) => {}
                     Ok(false) => {
                         lost_lease(&self.worker_id, &event, "published");
