@@ -4,6 +4,7 @@
 
 mod common;
 
+use order_service::storage::StoreError;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use std::time::Duration;
@@ -61,8 +62,15 @@ async fn a_connection_cut_while_busy_fails_one_statement_then_is_replaced() {
     assert_eq!(cut_connections(&db.url).await, 1);
     // Used a moment ago, so handed out unchecked: this statement meets the cut (as a
     // statement in flight during a restart would) ...
-    assert!(select_one(&pool).await.is_err());
-    // ... and the connection is closed on its way back, so the next one gets a new one.
+    let error = select_one(&pool)
+        .await
+        .expect_err("the statement meets the cut");
+    // ... and is reported as the database being unavailable (503, retried), not as a bug.
+    assert!(
+        matches!(StoreError::from(error), StoreError::Unavailable(_)),
+        "a cut connection is an outage"
+    );
+    // The connection is closed on its way back, so the next statement gets a new one.
     assert_eq!(
         common::eventually(5, "a fresh connection", || async {
             select_one(&pool).await.ok()
