@@ -53,33 +53,6 @@ cleanup() {
 trap cleanup EXIT
 
 
-# client PORT MODE COUNT [IDS-FILE-OUT|IDS-FILE-IN]: COUNT requests on one connection.
-client() {
-  python3 - "$@" <<'PY'
-import http.client, json, sys, uuid
-port, mode, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-path_file = sys.argv[4] if len(sys.argv) > 4 else None
-conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-ids = open(path_file).read().split() if mode == "get" else []
-saved = []
-for i in range(count):
-    if mode == "create":
-        body = json.dumps({"checkoutSessionId": str(uuid.uuid4())})
-        conn.request("POST", "/api/v1/orders/checkout", body, {"content-type": "application/json"})
-        want = 201
-    else:
-        conn.request("GET", "/api/v1/orders/" + ids[i % len(ids)])
-        want = 200
-    r = conn.getresponse()
-    data = r.read()
-    if r.status != want:
-        sys.exit(f"{mode}: status {r.status}: {data[:300]!r}")
-    if mode == "create":
-        saved.append(json.loads(data)["id"])
-if mode == "create" and path_file:
-    open(path_file, "a").write("\n".join(saved) + "\n")
-PY
-}
 
 STUB_PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" >"$WORK/stub.log" 2>&1 &
@@ -99,14 +72,14 @@ measure() { # BACKEND DATABASE_URL
   PIDS+=($pid)
   wait_http "http://127.0.0.1:$port/health/ready" 180
   # warm-up: connections, caches, allocator arenas, prepared statements
-  client "$port" create 100 "$ids"
-  client "$port" get 100 "$ids"
+  sequential_requests "$port" create 100 "$ids"
+  sequential_requests "$port" get 100 "$ids"
   for phase in get create; do
     callgrind_control -z "$pid" >/dev/null
     callgrind_control -i on "$pid" >/dev/null
     local t0 t1
     t0=$(date +%s.%N)
-    client "$port" "$phase" "$N" "$ids"
+    sequential_requests "$port" "$phase" "$N" "$ids"
     t1=$(date +%s.%N)
     callgrind_control -i off "$pid" >/dev/null
     callgrind_control --dump="$phase" "$pid" >/dev/null
@@ -123,14 +96,5 @@ measure() { # BACKEND DATABASE_URL
 }
 
 echo "git $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'), $N requests per phase" >&2
-for backend in $BACKENDS; do
-  case $backend in
-    sqlite) measure sqlite "sqlite://$WORK/orders.db" ;;
-    postgres)
-      db=callgrind_$$
-      psql -q "$PG_URL/postgres" -c "CREATE DATABASE $db" >/dev/null
-      DBS+=("$db")
-      measure postgres "$PG_URL/$db" ;;
-    *) echo "unknown backend $backend" >&2; exit 2 ;;
-  esac
-done
+# shellcheck disable=SC2086  # BACKENDS is a list
+per_backend measure $BACKENDS

@@ -83,3 +83,52 @@ release_bins() {
   BIN=${BENCH_BIN_DIR:-${ROOT:-$PWD}/target/release}
   SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
 }
+
+# sequential_requests PORT create|get COUNT IDS-FILE: COUNT requests, one after another on
+# one keep-alive connection, to the service on PORT; fails on an unexpected status. create
+# posts a fresh checkout session each time and appends the new order ids to IDS-FILE; get
+# reads order ids from it, round robin. For counts per request (callgrind, strace).
+sequential_requests() {
+  python3 - "$@" <<'PY'
+import http.client, json, sys, uuid
+port, mode, count, ids_file = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+ids = open(ids_file).read().split() if mode == "get" else []
+saved = []
+for i in range(count):
+    if mode == "create":
+        body = json.dumps({"checkoutSessionId": str(uuid.uuid4())})
+        conn.request("POST", "/api/v1/orders/checkout", body, {"content-type": "application/json"})
+        want = 201
+    else:
+        conn.request("GET", "/api/v1/orders/" + ids[i % len(ids)])
+        want = 200
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != want:
+        sys.exit(f"{mode}: status {r.status}: {data[:300]!r}")
+    if mode == "create":
+        saved.append(json.loads(data)["id"])
+if saved:
+    open(ids_file, "a").write("\n".join(saved) + "\n")
+PY
+}
+
+# per_backend FUNCTION BACKEND...: FUNCTION BACKEND DATABASE_URL for each backend named:
+# sqlite on $WORK/orders.db, postgres on a fresh database on PG_URL (its name appended to
+# the caller's DBS array, for drop_dbs in its cleanup trap).
+per_backend() {
+  local run=$1 backend db
+  shift
+  for backend in "$@"; do
+    case $backend in
+      sqlite) "$run" sqlite "sqlite://$WORK/orders.db" ;;
+      postgres)
+        db=bench_${run}_$$
+        psql -q "$PG_URL/postgres" -c "CREATE DATABASE $db" >/dev/null
+        DBS+=("$db")
+        "$run" postgres "$PG_URL/$db" ;;
+      *) echo "unknown backend $backend" >&2; return 2 ;;
+    esac
+  done
+}

@@ -36,33 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# client PORT create|get COUNT IDS-FILE: COUNT requests on one connection (create appends
-# the new ids to IDS-FILE, get reads them from it).
-client() {
-  python3 - "$@" <<'PY'
-import http.client, json, sys, uuid
-port, mode, count, ids_file = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-ids = open(ids_file).read().split() if mode == "get" else []
-saved = []
-for i in range(count):
-    if mode == "create":
-        body = json.dumps({"checkoutSessionId": str(uuid.uuid4())})
-        conn.request("POST", "/api/v1/orders/checkout", body, {"content-type": "application/json"})
-        want = 201
-    else:
-        conn.request("GET", "/api/v1/orders/" + ids[i % len(ids)])
-        want = 200
-    r = conn.getresponse()
-    data = r.read()
-    if r.status != want:
-        sys.exit(f"{mode}: status {r.status}: {data[:300]!r}")
-    if mode == "create":
-        saved.append(json.loads(data)["id"])
-if saved:
-    open(ids_file, "a").write("\n".join(saved) + "\n")
-PY
-}
 
 # summary STRACE-OUTPUT COUNT: calls per request, in all and the most frequent ones
 summary() {
@@ -94,13 +67,13 @@ measure() { # BACKEND DATABASE_URL
   pid=$!
   PIDS+=($pid)
   wait_http "http://127.0.0.1:$port/health/ready" 30
-  client "$port" create 200 "$ids"
-  client "$port" get 200 "$ids"
+  sequential_requests "$port" create 200 "$ids"
+  sequential_requests "$port" get 200 "$ids"
   for phase in get create; do
     strace -c -f -q -p "$pid" -o "$WORK/strace-$backend-$phase.txt" &
     local tracer=$!
     sleep 0.5   # attached to every thread before the first request
-    client "$port" "$phase" "$N" "$ids"
+    sequential_requests "$port" "$phase" "$N" "$ids"
     kill -INT "$tracer"
     wait "$tracer" 2>/dev/null || true
     printf '%-8s %-7s %5d requests  %s\n' "$backend" "$phase" "$N" \
@@ -110,14 +83,5 @@ measure() { # BACKEND DATABASE_URL
 }
 
 echo "git $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'), $N requests per phase" >&2
-for backend in $BACKENDS; do
-  case $backend in
-    sqlite) measure sqlite "sqlite://$WORK/orders.db" ;;
-    postgres)
-      db=syscalls_$$
-      psql -q "$PG_URL/postgres" -c "CREATE DATABASE $db" >/dev/null
-      DBS+=("$db")
-      measure postgres "$PG_URL/$db" ;;
-    *) echo "unknown backend $backend" >&2; exit 2 ;;
-  esac
-done
+# shellcheck disable=SC2086  # BACKENDS is a list
+per_backend measure $BACKENDS
