@@ -292,3 +292,49 @@ async fn events_are_published_to_jetstream_once() {
     assert_eq!(found[0]["orderId"], order["id"]);
     assert_eq!(found[0]["eventId"], event_id.as_str());
 }
+
+/// A backlog that grows from nothing in seconds must not leave PostgreSQL planning the
+/// claim for an empty outbox (a scan and sort of every pending event per claim): once the
+/// backlog counted by the worker passes 1,000 and each time it doubles, the store analyzes
+/// the outbox table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL (PostgreSQL)"]
+async fn a_fast_growing_backlog_refreshes_the_planner_statistics_on_postgres() {
+    use futures::StreamExt;
+    use order_service::domain::OrderOrigin;
+    use order_service::outbox::NewOutboxEvent;
+    use sqlx::Connection;
+
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = order_service::storage::connect(&db.url, 8).await.unwrap();
+    let analyzed = || async {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let count: i64 = sqlx::query_scalar(
+            "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'outbox'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        count
+    };
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 0);
+    futures::stream::iter(0..1_100)
+        .for_each_concurrent(16, |i| {
+            let store = store.clone();
+            async move {
+                let order = common::new_order(&format!("user-{i}"));
+                let confirmation = NewOutboxEvent::order_confirmation(&order);
+                store
+                    .insert_order(&order, &confirmation, OrderOrigin::Client)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    assert_eq!(analyzed().await, 0, "nothing analyzed the outbox yet");
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 1_100);
+    eventually(10, "an ANALYZE of the outbox", || async {
+        (analyzed().await >= 1).then_some(())
+    })
+    .await;
+}

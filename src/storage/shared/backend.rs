@@ -28,6 +28,10 @@ pub trait SqlBackend: Send + Sync + 'static {
     fn pools(&self) -> &Pools<Self::Db>;
     /// Whether writes currently fail, and the sampled size of the database.
     fn health(&self) -> &StorageHealth;
+    /// Told each new count of pending outbox events (capped at `OUTBOX_COUNT_LIMIT`), so a
+    /// backend can keep what its planner knows of the outbox in step with a fast-growing
+    /// backlog. Nothing by default.
+    async fn outbox_backlog_counted(&self, _pending: i64) {}
     /// Writes the order, its items, its creation event and `outbox` together, the
     /// backend's fastest way. `false` (nothing written) when the session has an order.
     async fn write_new_order(

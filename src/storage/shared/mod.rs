@@ -481,9 +481,10 @@ where
                LIMIT {OUTBOX_COUNT_LIMIT}) AS f) AS failed, \
              (SELECT MIN(created_at) FROM outbox WHERE status = 'PENDING') AS oldest_pending_at"
         );
-        let stats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let stats: OutboxStats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_one(self.pools().reader())
             .await?;
+        self.outbox_backlog_counted(stats.pending).await;
         Ok(stats)
     }
 }
