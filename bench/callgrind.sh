@@ -42,15 +42,7 @@ command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install va
 
 release_bins
 
-WORK=$(mktemp -d)
-PIDS=()
-DBS=()
-cleanup() {
-  stop_pids "${PIDS[@]}"
-  drop_dbs "${DBS[@]}"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch_space
 
 
 

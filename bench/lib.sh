@@ -84,6 +84,17 @@ release_bins() {
   SERVICE_BIN=${ORDER_SERVICE_BIN:-$BIN/order-service}
 }
 
+# scratch_space: WORK, a new temporary directory, and an EXIT trap (also on Ctrl-C or
+# SIGTERM through set -e's exit) that stops the processes in PIDS, drops the PostgreSQL
+# databases in DBS and removes WORK; the caller appends to PIDS and DBS.
+# shellcheck disable=SC2034  # WORK, PIDS and DBS are for the calling script
+scratch_space() {
+  WORK=$(mktemp -d)
+  PIDS=()
+  DBS=()
+  trap 'stop_pids "${PIDS[@]}"; drop_dbs "${DBS[@]}"; rm -rf "$WORK"' EXIT
+}
+
 # sequential_requests PORT create|get COUNT IDS-FILE: COUNT requests, one after another on
 # one keep-alive connection, to the service on PORT; fails on an unexpected status. create
 # posts a fresh checkout session each time and appends the new order ids to IDS-FILE; get

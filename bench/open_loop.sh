@@ -31,15 +31,7 @@ export RUST_BACKTRACE=0
 
 release_bins
 
-WORK=$(mktemp -d)
-PIDS=()
-PGDB=""
-cleanup() {
-  stop_pids "${PIDS[@]}"
-  [ -z "$PGDB" ] || drop_dbs "$PGDB"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch_space
 
 STUB_PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" >"$WORK/stub.log" 2>&1 &
@@ -51,6 +43,7 @@ case "$BACKEND" in
   postgres)
     PGDB=open_loop_$$
     psql -q "$PG_URL/postgres" -c "CREATE DATABASE $PGDB" >/dev/null
+    DBS+=("$PGDB")
     URL="$PG_URL/$PGDB" ;;
   *) echo "unknown backend $BACKEND" >&2; exit 2 ;;
 esac

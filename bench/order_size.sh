@@ -13,15 +13,8 @@ cd "$(dirname "$0")/.."
 SECS=${1:-5}
 cargo build -q --bin order-service && cargo build -q -p order-service-bench --bin stub-checkout --bin loadgen
 BIN=target/debug
-WORK=$(mktemp -d)
-PIDS=()
+scratch_space
 DB=order_size_$$
-cleanup() {
-  stop_pids "${PIDS[@]}"
-  drop_dbs "$DB"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 STUB_PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" >/dev/null 2>&1 &
@@ -59,6 +52,7 @@ sqlite3 -header -column "$WORK/orders.db" "SELECT name, count(*) AS pages, sum(p
 
 if [ -z "${SKIP_PG:-}" ]; then
   psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB" >/dev/null
+  DBS+=("$DB")
   pg_size() { psql -At "$PG_URL/$DB" -c "SELECT pg_database_size(current_database())"; }
   pg_count() { psql -At "$PG_URL/$DB" -c "SELECT count(*) FROM orders"; }
   measure postgres "$PG_URL/$DB" pg_size pg_count

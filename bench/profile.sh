@@ -17,21 +17,15 @@ SECS=${3:-10}
 BIN=${BENCH_BIN_DIR:-$PWD/target/release}
 OUT=$PWD/bench/results/profile-$BACKEND-c$C
 mkdir -p "$OUT"
-WORK=$(mktemp -d)
-PIDS=()
+scratch_space
 DB=bench_profile_$$
-cleanup() {
-  stop_pids "${PIDS[@]}"
-  [ "$BACKEND" = postgres ] && drop_dbs "$DB"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 pg_pids() { pgrep -u postgres -d ' ' postgres || true; }
 
 STUB_PORT=$(free_port) PORT_SVC=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" 2>/dev/null & STUB=$!; PIDS+=($STUB)
 if [ "$BACKEND" = postgres ]; then
   psql -q "$PG_URL/postgres" -c "CREATE DATABASE $DB" >/dev/null
+  DBS+=("$DB")
   URL=$PG_URL/$DB
 else
   URL=sqlite://$WORK/orders.db

@@ -26,15 +26,7 @@ done
 command -v strace >/dev/null || { echo "strace is needed (apt-get install strace)" >&2; exit 1; }
 release_bins
 
-WORK=$(mktemp -d)
-PIDS=()
-DBS=()
-cleanup() {
-  stop_pids "${PIDS[@]}"
-  drop_dbs "${DBS[@]}"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch_space
 
 
 # summary STRACE-OUTPUT COUNT: calls per request, in all and the most frequent ones
