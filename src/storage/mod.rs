@@ -5,6 +5,7 @@
 
 mod health;
 pub mod outbox;
+pub mod pool;
 mod postgres;
 pub mod rows;
 mod shared;
@@ -27,8 +28,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub use health::{StorageHealth, StorageUsage, WalCheckpoints, WriteFailure, WriteOutage};
+pub use pool::{Pool, PoolConnection, PoolDb};
 pub use postgres::PostgresStore;
-pub use shared::pool_options;
 pub use sqlite::{Checkpointer, SqliteStore, checkpoint_in_background, write_orders_together};
 pub use sqlite_writer::discard_if_in_transaction;
 pub use sweep::{SweepLease, SweepStore};
@@ -55,12 +56,19 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                pool::connection_failure_seen();
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(ref db) => match health::classify(db.as_ref()) {
                 Some(WriteFailure::Full) => StoreError::Full(e.to_string()),
-                Some(WriteFailure::Unavailable) => StoreError::Unavailable(e.to_string()),
+                Some(WriteFailure::Unavailable) => {
+                    pool::connection_failure_seen();
+                    StoreError::Unavailable(e.to_string())
+                }
                 None => StoreError::Database(e),
             },
             other => StoreError::Database(other),

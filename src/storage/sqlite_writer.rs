@@ -8,9 +8,10 @@
 //! So a connection goes back to its pool only when both SQLite and sqlx agree that it is
 //! outside any transaction; otherwise it is closed and the pool opens a fresh one.
 
+use crate::storage::pool::Pool;
 use futures::future::BoxFuture;
 use sqlx::pool::PoolConnectionMetadata;
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::{Connection, Sqlite, SqliteConnection};
 use std::path::{Path, PathBuf};
 
 /// `after_release` hook for SQLite pools that write: `Ok(false)` (close it) when the
@@ -42,9 +43,9 @@ pub(crate) async fn outside_transaction(conn: &mut SqliteConnection) -> Result<b
 }
 
 /// The probe write: one row rewritten, enough to append to the WAL.
-pub(super) async fn probe(writer: &SqlitePool) -> Result<(), super::StoreError> {
+pub(super) async fn probe(writer: &Pool<Sqlite>) -> Result<(), super::StoreError> {
     sqlx::query(super::health::PROBE_SQL)
-        .execute(writer)
+        .execute(&mut *writer.acquire().await?)
         .await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use super::shared::SqlBackend;
 use super::{PostgresStore, SqliteStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgConnection, SqliteConnection};
 use std::time::Duration;
 
 const SWEEP: &str = "checkout_sessions";
@@ -46,7 +46,7 @@ impl SweepStore for PostgresStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<SweepLease>, StoreError> {
-        pg_acquire(&self.pools().writer, owner, lease).await
+        pg_acquire(&mut *self.pools().write().await?, owner, lease).await
     }
     async fn advance_sweep_watermark(
         &self,
@@ -54,10 +54,10 @@ impl SweepStore for PostgresStore {
         watermark: DateTime<Utc>,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        pg_advance(&self.pools().writer, owner, watermark, lease).await
+        pg_advance(&mut *self.pools().write().await?, owner, watermark, lease).await
     }
     async fn release_sweep_lease(&self, owner: &str) -> Result<(), StoreError> {
-        pg_release(&self.pools().writer, owner).await
+        pg_release(&mut *self.pools().write().await?, owner).await
     }
 }
 
@@ -68,7 +68,7 @@ impl SweepStore for SqliteStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<SweepLease>, StoreError> {
-        sqlite_acquire(&self.pools().writer, owner, lease).await
+        sqlite_acquire(&mut *self.pools().write().await?, owner, lease).await
     }
     async fn advance_sweep_watermark(
         &self,
@@ -76,10 +76,10 @@ impl SweepStore for SqliteStore {
         watermark: DateTime<Utc>,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        sqlite_advance(&self.pools().writer, owner, watermark, lease).await
+        sqlite_advance(&mut *self.pools().write().await?, owner, watermark, lease).await
     }
     async fn release_sweep_lease(&self, owner: &str) -> Result<(), StoreError> {
-        sqlite_release(&self.pools().writer, owner).await
+        sqlite_release(&mut *self.pools().write().await?, owner).await
     }
 }
 
@@ -88,7 +88,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 async fn pg_acquire(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     owner: &str,
     lease: Duration,
 ) -> Result<Option<SweepLease>, StoreError> {
@@ -101,13 +101,13 @@ async fn pg_acquire(
     .bind(SWEEP)
     .bind(owner)
     .bind(millis(lease))
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(row.map(|(watermark,)| SweepLease { watermark }))
 }
 
 async fn pg_advance(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     owner: &str,
     watermark: DateTime<Utc>,
     lease: Duration,
@@ -121,25 +121,25 @@ async fn pg_advance(
     .bind(owner)
     .bind(watermark)
     .bind(millis(lease))
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-async fn pg_release(pool: &PgPool, owner: &str) -> Result<(), StoreError> {
+async fn pg_release(conn: &mut PgConnection, owner: &str) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE reconcile_sweeps SET lease_owner = NULL, lease_until = NULL \
          WHERE name = $1 AND lease_owner = $2",
     )
     .bind(SWEEP)
     .bind(owner)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
 
 async fn sqlite_acquire(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     owner: &str,
     lease: Duration,
 ) -> Result<Option<SweepLease>, StoreError> {
@@ -153,7 +153,7 @@ async fn sqlite_acquire(
     .bind(owner)
     .bind(now)
     .bind(millis(lease))
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     row.map(|(watermark,)| {
         let watermark = watermark
@@ -168,7 +168,7 @@ async fn sqlite_acquire(
 }
 
 async fn sqlite_advance(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     owner: &str,
     watermark: DateTime<Utc>,
     lease: Duration,
@@ -181,19 +181,19 @@ async fn sqlite_advance(
     .bind(owner)
     .bind(watermark.timestamp_millis())
     .bind(Utc::now().timestamp_millis().saturating_add(millis(lease)))
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-async fn sqlite_release(pool: &SqlitePool, owner: &str) -> Result<(), StoreError> {
+async fn sqlite_release(conn: &mut SqliteConnection, owner: &str) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE reconcile_sweeps SET lease_owner = NULL, lease_until_ms = NULL \
          WHERE name = ?1 AND lease_owner = ?2",
     )
     .bind(SWEEP)
     .bind(owner)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -14,9 +14,11 @@ use order_service::domain::{
     Address, CheckoutSessionId, Money, NewOrderItem, Order, OrderDraft, OrderOrigin, OrderTotals,
     Quantity, UserId,
 };
-use order_service::storage::{NewOutboxEvent, checkpoint_in_background, write_orders_together};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use order_service::storage::{
+    NewOutboxEvent, Pool, checkpoint_in_background, write_orders_together,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, Sqlite};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -80,7 +82,7 @@ fn bench_order() -> Order {
 
 /// `orders` new orders in one transaction, written by the service's own group-commit write
 /// (one multi-row INSERT per table).
-async fn commit_orders(pool: &SqlitePool, orders: usize) -> anyhow::Result<()> {
+async fn commit_orders(pool: &Pool<Sqlite>, orders: usize) -> anyhow::Result<()> {
     let orders: Vec<(Order, NewOutboxEvent)> = (0..orders)
         .map(|_| {
             let order = bench_order();
@@ -92,14 +94,19 @@ async fn commit_orders(pool: &SqlitePool, orders: usize) -> anyhow::Result<()> {
         .iter()
         .map(|(order, event)| (order, event, OrderOrigin::Client))
         .collect();
-    let mut tx = pool.begin().await?;
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
     write_orders_together(&mut tx, &group).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// The group committer: whatever orders have queued (up to `group`) in one transaction.
-async fn committer(pool: SqlitePool, group: usize, mut queue: mpsc::Receiver<oneshot::Sender<()>>) {
+async fn committer(
+    pool: Pool<Sqlite>,
+    group: usize,
+    mut queue: mpsc::Receiver<oneshot::Sender<()>>,
+) {
     let mut waiting = Vec::with_capacity(group);
     while queue.recv_many(&mut waiting, group).await > 0 {
         commit_orders(&pool, waiting.len())
@@ -135,11 +142,10 @@ async fn main() -> anyhow::Result<()> {
             .pragma("wal_autocheckpoint", pages.to_string()),
         (false, None) => options.clone(),
     };
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(writer_options)
+    let pool: Pool<Sqlite> = Pool::connect(writer_options, 1, Duration::from_secs(5)).await?;
+    sqlx::migrate!("../migrations/sqlite")
+        .run(&mut *pool.acquire().await?)
         .await?;
-    sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
     let _checkpoints = match args.checkpoint_task {
         true => Some(checkpoint_in_background(options, pool.clone()).await?),
         false => None,

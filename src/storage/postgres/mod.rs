@@ -6,7 +6,8 @@ mod new_order;
 
 use super::health::{Monitor, PROBE_SQL, StorageUsage, monitor};
 use super::outbox::NewOutboxEvent;
-use super::shared::{Pools, SqlBackend, pool_options};
+use super::pool::Pool;
+use super::shared::{Pools, SqlBackend};
 use super::{StorageHealth, StoreError};
 use crate::domain::{Order, OrderOrigin};
 use sqlx::Postgres;
@@ -31,16 +32,12 @@ const ANALYZE_FROM_BACKLOG: i64 = 1_000;
 
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let pool = pool_options::<Postgres>()
-            .max_connections(max_connections)
-            .min_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(3))
-            .connect_with(connect_options(
-                url,
-                std::env::var_os("PGSSLMODE").is_some(),
-            )?)
+        let options = connect_options(url, std::env::var_os("PGSSLMODE").is_some())?;
+        let pool: Pool<Postgres> =
+            Pool::connect(options, max_connections, std::time::Duration::from_secs(3)).await?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&mut *pool.acquire().await?)
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let health = Arc::new(StorageHealth::default());
         let (probe_pool, sample_pool) = (pool.clone(), pool.clone());
         let monitor = monitor(
@@ -48,16 +45,21 @@ impl PostgresStore {
             Box::new(move || {
                 let pool = probe_pool.clone();
                 Box::pin(async move {
-                    sqlx::query(PROBE_SQL).execute(&pool).await?;
+                    sqlx::query(PROBE_SQL)
+                        .execute(&mut *pool.acquire().await?)
+                        .await?;
                     Ok(())
                 })
             }),
             Box::new(move || {
                 let pool = sample_pool.clone();
                 Box::pin(async move {
+                    let Ok(mut conn) = pool.acquire().await else {
+                        return StorageUsage::default();
+                    };
                     let size: Option<i64> =
                         sqlx::query_scalar("SELECT pg_database_size(current_database())")
-                            .fetch_one(&pool)
+                            .fetch_one(&mut *conn)
                             .await
                             .ok();
                     StorageUsage {
@@ -156,10 +158,15 @@ impl SqlBackend for PostgresStore {
             return;
         }
         self.analyzed_at_backlog.store(pending, Ordering::Relaxed);
-        match sqlx::query("ANALYZE (SKIP_LOCKED) outbox")
-            .execute(&self.pools.writer)
-            .await
-        {
+        let analyzed = match self.pools.writer.acquire().await {
+            Ok(mut conn) => {
+                sqlx::query("ANALYZE (SKIP_LOCKED) outbox")
+                    .execute(&mut *conn)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match analyzed {
             Ok(_) => tracing::info!(pending, "outbox statistics refreshed for a growing backlog"),
             Err(e) => tracing::warn!(error = %e, "could not analyze the outbox"),
         }

@@ -6,12 +6,13 @@
 use crate::domain::{Order, OrderOrigin};
 use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
+use crate::storage::pool::Pool;
 use crate::storage::rows::{HistoryRow, InsertRow, ItemRow, NewOutboxRow, OrderRow, column_names};
 use crate::storage::shared::BindRows;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 
 pub(super) async fn write_new_order(
-    pool: &PgPool,
+    pool: &Pool<Postgres>,
     order: &Order,
     outbox: &NewOutboxEvent,
     origin: OrderOrigin,
@@ -37,7 +38,10 @@ pub(super) async fn write_new_order(
     };
     insert_if_new(&mut query, "confirmation", "outbox", &[event]);
     query.push(" SELECT COUNT(*) FROM new_order");
-    let created: i64 = query.build_query_scalar().fetch_one(pool).await?;
+    let created: i64 = query
+        .build_query_scalar()
+        .fetch_one(&mut *pool.acquire().await?)
+        .await?;
     Ok(created > 0)
 }
 

@@ -2,16 +2,14 @@
 
 use crate::domain::{Order, OrderOrigin};
 use crate::storage::outbox::NewOutboxEvent;
+use crate::storage::pool::{Pool, PoolConnection, PoolDb};
 use crate::storage::{StorageHealth, StoreError};
-use futures::future::BoxFuture;
-use sqlx::pool::{PoolConnectionMetadata, PoolOptions};
-use sqlx::{Connection, Database, Encode, FromRow, Pool, Type};
-use std::time::Duration;
+use sqlx::{Database, Encode, FromRow, Type};
 
 /// What a backend provides; the rest of `OrderStore` comes from the implementation below.
 #[async_trait::async_trait]
 pub trait SqlBackend: Send + Sync + 'static {
-    type Db: Database;
+    type Db: PoolDb;
     const NAME: &'static str;
     /// Appended to the outbox claim's inner `SELECT`: how the backend keeps two workers
     /// from claiming the same event.
@@ -44,14 +42,24 @@ pub trait SqlBackend: Send + Sync + 'static {
 
 /// The connection pools of a backend: every write goes through `writer`; reads go through
 /// `reader` where the backend has a separate one.
-pub struct Pools<DB: Database> {
+pub struct Pools<DB: PoolDb> {
     pub writer: Pool<DB>,
     pub reader: Option<Pool<DB>>,
 }
 
-impl<DB: Database> Pools<DB> {
+impl<DB: PoolDb> Pools<DB> {
     pub fn reader(&self) -> &Pool<DB> {
         self.reader.as_ref().unwrap_or(&self.writer)
+    }
+
+    /// A connection for reading.
+    pub async fn read(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
+        self.reader().acquire().await
+    }
+
+    /// A connection for writing.
+    pub async fn write(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
+        self.writer.acquire().await
     }
 
     /// (in use, idle, max) connections over all pools.
@@ -59,39 +67,13 @@ impl<DB: Database> Pools<DB> {
         let pools = std::iter::once(&self.writer).chain(&self.reader);
         let (mut size, mut idle, mut max) = (0, 0, 0);
         for pool in pools {
-            size += pool.size();
-            idle += pool.num_idle() as u32;
-            max += pool.options().get_max_connections();
+            let (open, available, most) = pool.usage();
+            size += open;
+            idle += available;
+            max += most;
         }
         (size.saturating_sub(idle), idle, max)
     }
-}
-
-/// A pooled connection idle at least this long is pinged before it is handed out.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
-
-/// Pool options shared by every backend. sqlx's default pings every connection it hands
-/// out (`test_before_acquire`): one more round trip to PostgreSQL, or one more hand-off
-/// to a SQLite worker thread, for every statement or transaction. Here only a connection
-/// that sat idle is pinged, the one most likely to have been cut (a database restart in a
-/// quiet hour); a connection cut while busy fails one statement, and sqlx's ping when it
-/// goes back to the pool then closes it.
-pub fn pool_options<DB: Database>() -> PoolOptions<DB> {
-    PoolOptions::new()
-        .test_before_acquire(false)
-        .before_acquire(ping_if_idle::<DB>)
-}
-
-fn ping_if_idle<DB: Database>(
-    conn: &mut DB::Connection,
-    meta: PoolConnectionMetadata,
-) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
-    Box::pin(async move {
-        if meta.idle_for >= PING_IF_IDLE_FOR {
-            conn.ping().await?;
-        }
-        Ok(true)
-    })
 }
 
 /// A value that can be bound to a statement on `DB`.

@@ -12,7 +12,7 @@ use crate::storage::rows::{
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use uuid::Uuid;
 
 /// Runs `query` (begun by `select_orders`, then its conditions, perhaps an
@@ -21,7 +21,7 @@ use uuid::Uuid;
 /// newest order first and each order's items in position order. Decoded in one pass;
 /// an order's own columns are decoded once, from its first row.
 pub async fn fetch_orders<DB>(
-    pool: &Pool<DB>,
+    conn: &mut DB::Connection,
     mut query: QueryBuilder<DB>,
 ) -> Result<Vec<(i64, Order)>, StoreError>
 where
@@ -34,7 +34,7 @@ where
     query.push(
         ") AS o LEFT JOIN order_items AS i ON i.order_id = o.id ORDER BY o.seq DESC, i.position",
     );
-    let rows = query.build().fetch_all(pool).await?;
+    let rows = query.build().fetch_all(&mut *conn).await?;
     let mut orders: Vec<(i64, Order)> = Vec::new();
     let mut minor_units = 0;
     for row in &rows {
@@ -54,9 +54,9 @@ where
 
 /// The records of outbox `rows`, each with its body: the stored one, or, for events queued
 /// without one, built from its order and history, read here for all of them at once (two
-/// statements on `pool`, whatever the number of rows).
+/// statements on `conn`, whatever the number of rows).
 pub async fn outbox_records<DB>(
-    pool: &Pool<DB>,
+    conn: &mut DB::Connection,
     rows: Vec<OutboxRow>,
 ) -> Result<Vec<OutboxRecord>, StoreError>
 where
@@ -76,12 +76,12 @@ where
         let mut orders = select_orders();
         orders.push(" AND id IN ");
         push_list(&mut orders, wanted.iter().copied());
-        for (_, order) in fetch_orders(pool, orders).await? {
+        for (_, order) in fetch_orders(&mut *conn, orders).await? {
             sources.orders.insert(order.id.0, order);
         }
         let mut history = QueryBuilder::new("SELECT * FROM order_events WHERE order_id IN ");
         push_list(&mut history, wanted.iter().copied());
-        let entries: Vec<HistoryRow> = history.build_query_as().fetch_all(pool).await?;
+        let entries: Vec<HistoryRow> = history.build_query_as().fetch_all(&mut *conn).await?;
         for entry in entries {
             let order_id = entry.order_id();
             (sources.histories.entry(order_id).or_default()).push(OrderEvent::try_from(entry)?);

@@ -6,7 +6,7 @@
 mod backend;
 mod fetch;
 
-pub use backend::{Bind, Decoded, Pools, SqlBackend, pool_options};
+pub use backend::{Bind, Decoded, Pools, SqlBackend};
 pub use fetch::{BindRows, insert_rows};
 
 use super::outbox::{
@@ -21,7 +21,7 @@ use crate::domain::order::{EVENT_STATUS_CHANGED, now};
 use crate::domain::{CheckoutSessionId, EventId, Order, OrderEvent, OrderId, OrderOrigin};
 use chrono::{DateTime, Utc};
 use fetch::{fetch_orders, outbox_records, push_list, select_orders};
-use sqlx::{Database, Executor, IntoArguments};
+use sqlx::{Connection, Database, Executor, IntoArguments};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -53,7 +53,7 @@ where
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(self.pools().reader())
+            .execute(&mut *self.pools().read().await?)
             .await?;
         Ok(())
     }
@@ -85,7 +85,9 @@ where
     async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let mut query = select_orders();
         query.push(" AND id = ").push_bind(id.0);
-        Ok(first(fetch_orders(self.pools().reader(), query).await?))
+        Ok(first(
+            fetch_orders(&mut *self.pools().read().await?, query).await?,
+        ))
     }
 
     async fn order_by_checkout_session(
@@ -94,7 +96,9 @@ where
     ) -> Result<Option<Order>, StoreError> {
         let mut query = select_orders();
         query.push(" AND checkout_session_id = ").push_bind(id.0);
-        Ok(first(fetch_orders(self.pools().reader(), query).await?))
+        Ok(first(
+            fetch_orders(&mut *self.pools().read().await?, query).await?,
+        ))
     }
 
     async fn list_orders(&self, filter: &OrderFilter) -> Result<OrderPage, StoreError> {
@@ -112,7 +116,7 @@ where
         }
         query.push(" ORDER BY seq DESC LIMIT ");
         query.push_bind(i64::from(filter.limit));
-        let orders = fetch_orders(self.pools().reader(), query).await?;
+        let orders = fetch_orders(&mut *self.pools().read().await?, query).await?;
         Ok(OrderPage { orders })
     }
 
@@ -125,7 +129,8 @@ where
             change,
             outbox,
         } = *record;
-        let mut tx = self.pools().writer.begin().await?;
+        let mut conn = self.pools().write().await?;
+        let mut tx = conn.begin().await?;
         let updated = sqlx::query(
             "UPDATE orders SET status = $1, tracking_number = $2, cancellation_reason = $3, \
              version = $4, updated_at = $5 WHERE id = $6 AND version = $7 RETURNING id",
@@ -171,7 +176,7 @@ where
         let sql = "SELECT * FROM order_events WHERE order_id = $1 ORDER BY id";
         let rows: Vec<HistoryRow> = sqlx::query_as(sql)
             .bind(id.0)
-            .fetch_all(self.pools().reader())
+            .fetch_all(&mut *self.pools().read().await?)
             .await?;
         rows.into_iter().map(OrderEvent::try_from).collect()
     }
@@ -199,9 +204,9 @@ where
             .bind(claim.sinks.webhook)
             .bind(claim.sinks.nats)
             .bind(i64::from(claim.limit))
-            .fetch_all(&self.pools().writer)
+            .fetch_all(&mut *self.pools().write().await?)
             .await?;
-        outbox_records(self.pools().reader(), rows).await
+        outbox_records(&mut *self.pools().read().await?, rows).await
     }
 
     async fn renew_outbox_lease(
@@ -228,7 +233,7 @@ where
         for id in ids {
             update = update.bind(id.0);
         }
-        let done = update.execute(&self.pools().writer).await?;
+        let done = update.execute(&mut *self.pools().write().await?).await?;
         Ok(B::rows_affected(&done))
     }
 
@@ -247,7 +252,7 @@ where
             .bind(id.0)
             .bind(token)
             .bind(millis(lease))
-            .execute(&self.pools().writer)
+            .execute(&mut *self.pools().write().await?)
             .await?;
         Ok(B::rows_affected(&done) == 1)
     }
@@ -271,7 +276,7 @@ where
             .bind(now())
             .bind(id.0)
             .bind(token)
-            .execute(&self.pools().writer)
+            .execute(&mut *self.pools().write().await?)
             .await?;
         Ok(B::rows_affected(&done) == 1)
     }
@@ -291,7 +296,8 @@ where
                 })
             })
             .collect();
-        let mut tx = self.pools().writer.begin().await?;
+        let mut conn = self.pools().write().await?;
+        let mut tx = conn.begin().await?;
         if !attempts.is_empty() {
             insert_rows("outbox_attempts", &attempts)
                 .build()
@@ -394,25 +400,27 @@ where
         query.push_bind(i64::from(filter.limit));
         let rows: Vec<OutboxRow> = query
             .build_query_as()
-            .fetch_all(self.pools().reader())
+            .fetch_all(&mut *self.pools().read().await?)
             .await?;
-        outbox_records(self.pools().reader(), rows).await
+        outbox_records(&mut *self.pools().read().await?, rows).await
     }
 
     async fn outbox_event(&self, id: EventId) -> Result<Option<OutboxRecord>, StoreError> {
         let row: Option<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(self.pools().reader())
+            .fetch_optional(&mut *self.pools().read().await?)
             .await?;
         let rows = Vec::from_iter(row);
-        Ok(outbox_records(self.pools().reader(), rows).await?.pop())
+        Ok(outbox_records(&mut *self.pools().read().await?, rows)
+            .await?
+            .pop())
     }
 
     async fn outbox_attempts(&self, id: EventId) -> Result<Vec<OutboxAttempt>, StoreError> {
         let rows: Vec<AttemptRow> =
             sqlx::query_as("SELECT * FROM outbox_attempts WHERE event_id = $1 ORDER BY id")
                 .bind(id.0)
-                .fetch_all(self.pools().reader())
+                .fetch_all(&mut *self.pools().read().await?)
                 .await?;
         Ok(rows.into_iter().map(OutboxAttempt::from).collect())
     }
@@ -422,10 +430,10 @@ where
         let row: Option<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(now())
             .bind(id.0)
-            .fetch_optional(&self.pools().writer)
+            .fetch_optional(&mut *self.pools().write().await?)
             .await?;
         let row = row.ok_or(StoreError::NotFound)?;
-        let mut records = outbox_records(self.pools().reader(), vec![row]).await?;
+        let mut records = outbox_records(&mut *self.pools().read().await?, vec![row]).await?;
         records.pop().ok_or(StoreError::NotFound)
     }
 
@@ -444,7 +452,7 @@ where
             .bind(now())
             .bind(since)
             .bind(until)
-            .execute(&self.pools().writer)
+            .execute(&mut *self.pools().write().await?)
             .await?;
         Ok(B::rows_affected(&done))
     }
@@ -454,7 +462,8 @@ where
         before: DateTime<Utc>,
         batch: u32,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pools().writer.begin().await?;
+        let mut conn = self.pools().write().await?;
+        let mut tx = conn.begin().await?;
         let ids: Vec<Uuid> = sqlx::query_scalar(
             "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'DELIVERED' \
              AND delivered_at < $1 LIMIT $2) RETURNING id",
@@ -482,7 +491,7 @@ where
              (SELECT MIN(created_at) FROM outbox WHERE status = 'PENDING') AS oldest_pending_at"
         );
         let stats: OutboxStats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .fetch_one(self.pools().reader())
+            .fetch_one(&mut *self.pools().read().await?)
             .await?;
         self.outbox_backlog_counted(stats.pending).await;
         Ok(stats)

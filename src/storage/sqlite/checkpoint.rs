@@ -14,8 +14,9 @@
 //! and a checkpoint fsyncs the database file before the WAL may be reused.
 
 use crate::storage::StorageHealth;
+use crate::storage::pool::Pool;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, Sqlite, SqliteConnection};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,7 +61,7 @@ impl Drop for Checkpointer {
 /// path with it. Stops when dropped.
 pub async fn checkpoint_in_background(
     options: SqliteConnectOptions,
-    writer: SqlitePool,
+    writer: Pool<Sqlite>,
 ) -> anyhow::Result<Checkpointer> {
     let health = Arc::new(StorageHealth::default());
     Checkpointer::start(options, writer, health, CheckpointPolicy::default()).await
@@ -69,7 +70,7 @@ pub async fn checkpoint_in_background(
 impl Checkpointer {
     pub(super) async fn start(
         options: SqliteConnectOptions,
-        writer: SqlitePool,
+        writer: Pool<Sqlite>,
         health: Arc<StorageHealth>,
         policy: CheckpointPolicy,
     ) -> anyhow::Result<Self> {
@@ -93,7 +94,7 @@ impl Checkpointer {
 
 struct Task {
     conn: SqliteConnection,
-    writer: SqlitePool,
+    writer: Pool<Sqlite>,
     health: Arc<StorageHealth>,
     policy: CheckpointPolicy,
     /// A WAL frame: a page and its 24-byte header.

@@ -5,10 +5,11 @@
 
 use crate::domain::{Order, OrderOrigin};
 use crate::storage::outbox::NewOutboxEvent;
+use crate::storage::pool::Pool;
 use crate::storage::rows::{HistoryRow, ItemRow, NewOutboxRow, OrderRow};
 use crate::storage::shared::insert_rows;
 use crate::storage::{StorageHealth, StoreError};
-use sqlx::SqlitePool;
+use sqlx::{Connection, Sqlite};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -27,7 +28,7 @@ pub(super) struct PendingOrder {
 /// Commits whatever orders have queued, as one transaction, until the store is dropped.
 /// An order is acknowledged only after its group's COMMIT succeeded.
 pub(super) async fn commit_new_orders(
-    writer: SqlitePool,
+    writer: Pool<Sqlite>,
     mut queue: mpsc::Receiver<PendingOrder>,
     health: Arc<StorageHealth>,
 ) {
@@ -72,8 +73,12 @@ pub(super) async fn commit_new_orders(
     }
 }
 
-async fn write_group(writer: &SqlitePool, group: &[PendingOrder]) -> Result<Vec<bool>, StoreError> {
-    let mut tx = writer.begin().await?;
+async fn write_group(
+    writer: &Pool<Sqlite>,
+    group: &[PendingOrder],
+) -> Result<Vec<bool>, StoreError> {
+    let mut conn = writer.acquire().await?;
+    let mut tx = conn.begin().await?;
     let orders: Vec<_> = group
         .iter()
         .map(|p| (&p.order, &p.outbox, p.origin))

@@ -14,8 +14,9 @@ mod group_commit;
 
 use super::health::{Monitor, monitor};
 use super::outbox::NewOutboxEvent;
-use super::shared::{Pools, SqlBackend, pool_options};
-use super::sqlite_writer::{discard_if_in_transaction, probe, usage};
+use super::pool::Pool;
+use super::shared::{Pools, SqlBackend};
+use super::sqlite_writer::{probe, usage};
 use super::{StorageHealth, StoreError};
 use crate::domain::{Order, OrderOrigin};
 use checkpoint::{CheckpointPolicy, JOURNAL_SIZE_LIMIT};
@@ -46,21 +47,17 @@ impl SqliteStore {
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
-        // A writer connection left inside a transaction is closed, never reused. It never
-        // checkpoints inside a commit: the checkpoint task does that.
-        let writer = pool_options::<Sqlite>()
-            .max_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .after_release(discard_if_in_transaction)
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+        // A writer connection left inside a transaction is closed, never reused (the
+        // pool's `settle`). It never checkpoints inside a commit: the checkpoint task
+        // does that.
+        let wait = std::time::Duration::from_secs(5);
+        let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
+        let writer: Pool<Sqlite> = Pool::connect(writer_options, 1, wait).await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&mut *writer.acquire().await?)
             .await?;
-        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let file = options.get_filename().to_owned();
-        let reader = pool_options::<Sqlite>()
-            .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_with(options.clone().read_only(true))
-            .await?;
+        let reader: Pool<Sqlite> = Pool::connect(options.clone().read_only(true), 4, wait).await?;
         let health = Arc::new(StorageHealth::default());
         let checkpoints = Checkpointer::start(
             options,
