@@ -7,9 +7,16 @@ use crate::domain::{Order, OrderOrigin};
 use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::pool::Pool;
-use crate::storage::rows::{HistoryRow, InsertRow, ItemRow, NewOutboxRow, OrderRow, column_names};
+use crate::storage::rows::{
+    HistoryRow, InsertRow, ItemRow, NewOutboxRow, OrderRow, Value, column_names,
+};
 use crate::storage::shared::BindRows;
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 pub(super) async fn write_new_order(
     pool: &Pool<Postgres>,
@@ -18,31 +25,92 @@ pub(super) async fn write_new_order(
     origin: OrderOrigin,
 ) -> Result<bool, StoreError> {
     let row = OrderRow::from(order);
-    let mut query = QueryBuilder::<Postgres>::new(format!(
-        "WITH new_order AS (INSERT INTO orders ({}) ",
-        column_names(&row)
-    ));
-    Postgres::push_rows(&mut query, [&row]);
-    query.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id)");
     let items: Vec<ItemRow> = (order.items.iter().enumerate())
         .map(|(position, item)| ItemRow::new(order, position, item))
         .collect();
-    if !items.is_empty() {
-        insert_if_new(&mut query, "items", "order_items", &items);
-    }
     let history = HistoryRow::created(order, origin);
-    insert_if_new(&mut query, "history", "order_events", &[history]);
     let event = NewOutboxRow {
         event: outbox,
         now: order.created_at,
     };
-    insert_if_new(&mut query, "confirmation", "outbox", &[event]);
-    query.push(" SELECT COUNT(*) FROM new_order");
-    let created: i64 = query
-        .build_query_scalar()
-        .fetch_one(&mut *pool.acquire().await?)
-        .await?;
+    let sql = statement(&row, &items, &history, &event);
+    // The values in the order the statement's placeholders number them.
+    let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+    query = bind_row(query, &row);
+    for item in &items {
+        query = bind_row(query, item);
+    }
+    query = bind_row(query, &history);
+    query = bind_row(query, &event);
+    let created = query.fetch_one(&mut *pool.acquire().await?).await?;
     Ok(created > 0)
+}
+
+/// Orders with up to this many items have their statement text kept (one per size).
+const KEPT_UP_TO_ITEMS: usize = 64;
+
+/// The statement for an order with `items.len()` items. Its text depends on nothing else
+/// (every value is a placeholder), so it is built once per size and kept: later orders
+/// skip formatting its column lists and some 60 placeholders, and go straight to binding.
+fn statement(
+    row: &OrderRow,
+    items: &[ItemRow],
+    history: &HistoryRow,
+    event: &NewOutboxRow,
+) -> Arc<str> {
+    static KEPT: LazyLock<Mutex<HashMap<usize, Arc<str>>>> = LazyLock::new(Default::default);
+    let kept = |map: &mut HashMap<usize, Arc<str>>| map.get(&items.len()).cloned();
+    if let Some(sql) = kept(&mut KEPT.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return sql;
+    }
+    let mut query = QueryBuilder::<Postgres>::new(format!(
+        "WITH new_order AS (INSERT INTO orders ({}) ",
+        column_names(row)
+    ));
+    Postgres::push_rows(&mut query, [row]);
+    query.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id)");
+    if !items.is_empty() {
+        insert_if_new(&mut query, "items", "order_items", items);
+    }
+    insert_if_new(
+        &mut query,
+        "history",
+        "order_events",
+        std::slice::from_ref(history),
+    );
+    insert_if_new(
+        &mut query,
+        "confirmation",
+        "outbox",
+        std::slice::from_ref(event),
+    );
+    query.push(" SELECT COUNT(*) FROM new_order");
+    let sql: Arc<str> = query.into_string().into();
+    if items.len() <= KEPT_UP_TO_ITEMS {
+        let mut map = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(items.len(), sql.clone());
+    }
+    sql
+}
+
+/// Binds `row`'s values, in its column order (the order `push_rows` numbers them).
+fn bind_row<'q>(
+    mut query: QueryScalar<'q, Postgres, i64, PgArguments>,
+    row: &impl InsertRow,
+) -> QueryScalar<'q, Postgres, i64, PgArguments> {
+    for (_, value) in row.columns() {
+        query = match value {
+            Value::Uuid(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+            Value::MaybeText(v) => query.bind(v),
+            Value::BigInt(v) => query.bind(v),
+            Value::Int(v) => query.bind(v),
+            Value::MaybeInt(v) => query.bind(v),
+            Value::Time(v) => query.bind(v),
+            Value::Address(v) => query.bind(Json(v)),
+        };
+    }
+    query
 }
 
 /// `, {name} AS (INSERT INTO {table} … SELECT … FROM (VALUES …), new_order)`: the rows are
