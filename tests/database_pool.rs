@@ -191,3 +191,31 @@ async fn a_sqlite_transaction_dropped_half_way_leaves_a_reusable_writer() {
     assert_eq!(select_one(&pool).await.unwrap(), 1);
     pool.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_unused_for_the_idle_timeout_are_closed_but_one() {
+    let db = common::TestDb::new(common::Backend::Sqlite).await;
+    let options = SqliteConnectOptions::from_str(&db.url)
+        .unwrap()
+        .create_if_missing(true);
+    let idle = Duration::from_millis(500);
+    let pool: Pool<Sqlite> = Pool::connect_closing_idle(options, 3, Duration::from_secs(3), idle)
+        .await
+        .unwrap();
+    let held = [
+        pool.acquire().await.unwrap(),
+        pool.acquire().await.unwrap(),
+        pool.acquire().await.unwrap(),
+    ];
+    drop(held);
+    let (open, idle_now, max) = pool.usage();
+    assert_eq!((open, idle_now, max), (3, 3, 3), "three open, all idle");
+    tokio::time::sleep(idle * 3).await;
+    assert_eq!(pool.usage().0, 1, "all but one closed");
+    assert_eq!(
+        select_one(&pool).await.unwrap(),
+        1,
+        "the one kept still serves"
+    );
+    pool.close();
+}

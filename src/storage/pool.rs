@@ -13,7 +13,8 @@
 //!   it is closed (the database rolls back what it left open);
 //! - a connection idle for `PING_IF_IDLE_FOR` is pinged before it is handed out (the one
 //!   most likely to have been cut, by a database restart in a quiet hour) and replaced if
-//!   the ping fails; one older than `MAX_LIFETIME` is replaced.
+//!   the ping fails; one older than `MAX_LIFETIME` is replaced;
+//! - connections unused for `IDLE_TIMEOUT` are closed, all but one (`close_idle`).
 //!
 //! A connection cut while busy fails the statement under way, and sqlx gives no way to
 //! tell from the connection that it is dead. So the store reports such failures
@@ -21,7 +22,9 @@
 //! unreachable), and a connection handed out before the last one is pinged at its next
 //! hand-out, whatever its idle time: a dead one is replaced, a live one pinged once.
 
-use deadpool::managed::{self, Metrics, Object, PoolError, QueueMode, RecycleError, RecycleResult};
+use deadpool::managed::{
+    self, Metrics, Object, PoolError, QueueMode, RecycleError, RecycleResult, WeakPool,
+};
 use futures::future::BoxFuture;
 use sqlx::{ConnectOptions, Connection, Database, Postgres, Sqlite};
 use std::ops::{Deref, DerefMut};
@@ -35,6 +38,9 @@ pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// default too): a server-side memory leak or a load balancer's rebalancing cannot
 /// stick to one connection for ever.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// A connection unused this long is closed, all but one per pool (sqlx's default too): a
+/// quiet instance gives the database its connection slots back.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// The longest a returned connection may take to send its queued ROLLBACK or to report
 /// that it is outside any transaction before it is closed instead.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -155,11 +161,22 @@ impl<DB: PoolDb> Clone for Pool<DB> {
 impl<DB: PoolDb> Pool<DB> {
     /// A pool of at most `max_connections`, where `acquire` gives up after
     /// `acquire_timeout` (waiting for a free connection, opening one, checking an idle
-    /// one). Opens one connection first, so an unreachable database fails here.
+    /// one). Opens one connection first, so an unreachable database fails here. Connections
+    /// unused for 10 minutes are closed, all but one.
     pub async fn connect(
         options: <DB::Connection as Connection>::Options,
         max_connections: u32,
         acquire_timeout: Duration,
+    ) -> Result<Self, sqlx::Error> {
+        Self::connect_closing_idle(options, max_connections, acquire_timeout, IDLE_TIMEOUT).await
+    }
+
+    /// `connect`, closing connections unused for `idle_timeout` instead of 10 minutes.
+    pub async fn connect_closing_idle(
+        options: <DB::Connection as Connection>::Options,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        idle_timeout: Duration,
     ) -> Result<Self, sqlx::Error> {
         let inner = managed::Pool::builder(Manager { options })
             .max_size(usize::try_from(max_connections.max(1)).unwrap_or(1))
@@ -171,6 +188,7 @@ impl<DB: PoolDb> Pool<DB> {
             acquire_timeout,
         };
         drop(pool.acquire().await?);
+        tokio::spawn(close_idle::<DB>(pool.inner.weak(), idle_timeout));
         Ok(pool)
     }
 
@@ -242,6 +260,26 @@ impl<DB: PoolDb> Drop for PoolConnection<DB> {
             // No runtime left to do the work: close it.
             Err(_) => drop(Object::take(object)),
         }
+    }
+}
+
+/// Every tenth of `idle_timeout`, closes the connections of `pool` unused for that long,
+/// keeping one; ends with the pool.
+async fn close_idle<DB: PoolDb>(pool: WeakPool<Manager<DB>>, idle_timeout: Duration) {
+    let mut rounds = tokio::time::interval((idle_timeout / 10).max(Duration::from_millis(10)));
+    rounds.tick().await;
+    loop {
+        rounds.tick().await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let mut kept = 0;
+        let closed = pool.retain(|_, metrics| {
+            let keep = kept == 0 || metrics.last_used() < idle_timeout;
+            kept += usize::from(keep);
+            keep
+        });
+        drop(closed);
     }
 }
 
