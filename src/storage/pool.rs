@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A pooled connection idle at least this long is pinged before it is handed out.
-pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// A connection older than this is closed and replaced when next handed out (sqlx's
 /// default too): a server-side memory leak or a load balancer's rebalancing cannot
 /// stick to one connection for ever.

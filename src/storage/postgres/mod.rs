@@ -158,15 +158,13 @@ impl SqlBackend for PostgresStore {
             return;
         }
         self.analyzed_at_backlog.store(pending, Ordering::Relaxed);
-        let analyzed = match self.pools.writer.acquire().await {
-            Ok(mut conn) => {
-                sqlx::query("ANALYZE (SKIP_LOCKED) outbox")
-                    .execute(&mut *conn)
-                    .await
-            }
-            Err(e) => Err(e),
+        let analyzed = async {
+            let mut conn = self.pools.write().await?;
+            sqlx::query("ANALYZE (SKIP_LOCKED) outbox")
+                .execute(&mut *conn)
+                .await
         };
-        match analyzed {
+        match analyzed.await {
             Ok(_) => tracing::info!(pending, "outbox statistics refreshed for a growing backlog"),
             Err(e) => tracing::warn!(error = %e, "could not analyze the outbox"),
         }

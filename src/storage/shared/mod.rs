@@ -398,22 +398,19 @@ where
         }
         query.push(" ORDER BY created_at, id LIMIT ");
         query.push_bind(i64::from(filter.limit));
-        let rows: Vec<OutboxRow> = query
-            .build_query_as()
-            .fetch_all(&mut *self.pools().read().await?)
-            .await?;
-        outbox_records(&mut *self.pools().read().await?, rows).await
+        let mut conn = self.pools().read().await?;
+        let rows: Vec<OutboxRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+        outbox_records(&mut *conn, rows).await
     }
 
     async fn outbox_event(&self, id: EventId) -> Result<Option<OutboxRecord>, StoreError> {
+        let mut conn = self.pools().read().await?;
         let row: Option<OutboxRow> = sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(&mut *self.pools().read().await?)
+            .fetch_optional(&mut *conn)
             .await?;
         let rows = Vec::from_iter(row);
-        Ok(outbox_records(&mut *self.pools().read().await?, rows)
-            .await?
-            .pop())
+        Ok(outbox_records(&mut *conn, rows).await?.pop())
     }
 
     async fn outbox_attempts(&self, id: EventId) -> Result<Vec<OutboxAttempt>, StoreError> {
