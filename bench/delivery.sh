@@ -14,7 +14,9 @@
 #    backlog)
 # 2. restart with the URL: time until the whole backlog is delivered (events/s)
 # 3. with the URL: create orders for S seconds while each new one is delivered
-# Rounds alternate the two conditions so that the machine's drift hits both. Then, open
+# Rounds alternate the two conditions (odd rounds 1 then 3, even rounds 3 then 1) so that
+# the machine's drift and the database's growth hit both; each window starts on a settled
+# database (SETTLE seconds, default 3, after the start or the drain). Then, open
 # loop at F (default 0.3) of the median rate of step 1: creation latency without and with
 # delivery at a load the machine carries without queueing.
 set -euo pipefail
@@ -94,15 +96,33 @@ echo "load before: $(loadavg)" >&2
 results=()
 drains=()
 lags=()
-for round in $(seq 1 "$ROUNDS"); do
+# Each creation window starts SETTLE seconds after the service (and, when delivering, after
+# the backlog was drained), so that the WAL checkpoint of the drain's writes is not charged
+# to the window that follows it; odd rounds create alone first, even rounds delivering first,
+# so that the database growing from window to window weighs on both conditions alike.
+SETTLE=${SETTLE:-3}
+alone_window() {
   start_service ""
+  sleep "$SETTLE"
   results+=("$(create "round $round: create, no delivery")")
   stop_service
+}
+delivering_window() {
   start_service "$URL"
   drains+=("$(drain)")
+  sleep "$SETTLE"
   results+=("$(create "round $round: create, delivering")")
   lags+=("$(drain)")   # what delivery left behind at the end of the window, and its catch-up
   stop_service
+}
+for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) -eq 1 ]; then
+    alone_window
+    delivering_window
+  else
+    delivering_window
+    alone_window
+  fi
 done
 half=$(python3 - "$SHARE" "${results[@]}" <<'PY'
 import json, statistics, sys
@@ -141,7 +161,7 @@ print()
 print(f"closed loop, median orders/s: alone {statistics.median(alone):.0f}, delivering "
       f"{statistics.median(busy):.0f} (ratio {statistics.median(busy) / statistics.median(alone):.2f}; "
       f"alone ranged {min(alone):.0f}–{max(alone):.0f})")
-print("backlog delivery: " + ", ".join(f"{n} events at {rate}/s" for n, rate in drains))
+print("backlog delivery: " + ", ".join(f"{n} events at {rate}/s" for n, rate in drains if int(n) > 0))
 # The delivering windows: created = rps x the measured window (the 1-s warm-up's orders are
 # delivered or pending too, so the rate during the window is a lower bound).
 during = []

@@ -66,6 +66,7 @@ impl App {
                 },
                 give_up_after: Duration::from_secs_f64(config.outbox_give_up_hours * 3600.0),
                 retention: Duration::from_secs_f64(config.outbox_retention_days * 86400.0),
+                pacing: config.outbox_pacing(),
                 ..OutboxWorkerConfig::default()
             },
             wake.clone(),

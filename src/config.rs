@@ -67,6 +67,17 @@ pub struct Config {
     /// Days delivered events and their attempts are kept before deletion (fractions allowed).
     #[arg(long, env = "OUTBOX_RETENTION_DAYS", default_value_t = 7.0)]
     pub outbox_retention_days: f64,
+    /// CPU pressure (percent of wall time in which some task waited for a CPU, Linux PSI)
+    /// above which confirmation delivery gives way to order creation; 0: never.
+    #[arg(long, env = "OUTBOX_CPU_PRESSURE_LIMIT", default_value_t = 45.0)]
+    pub outbox_cpu_pressure_limit: f64,
+    /// Confirmations per second still delivered while the CPU pressure is above the limit.
+    #[arg(long, env = "OUTBOX_PACED_RATE", default_value_t = 100)]
+    pub outbox_paced_rate: u32,
+    /// The PSI file that pressure is read from; unset: the cgroup's `cpu.pressure` when
+    /// `/sys/fs/cgroup` has one (cgroup v2, a container's own), else `/proc/pressure/cpu`.
+    #[arg(long, env = "OUTBOX_CPU_PRESSURE_FILE")]
+    pub outbox_cpu_pressure_file: Option<std::path::PathBuf>,
     /// Standard Webhooks signing secret(s) of confirmations: `whsec_<base64>` or a raw
     /// string; several, comma-separated, to rotate.
     #[arg(long, env = "NOTIFICATION_SIGNING_SECRET", hide_env_values = true)]
@@ -140,6 +151,11 @@ pub enum ConfigError {
     BadSigningSecret(crate::webhook_signature::SecretError),
     #[error("OUTBOX_GIVE_UP_HOURS and OUTBOX_RETENTION_DAYS must be positive numbers")]
     BadOutboxAge,
+    #[error(
+        "OUTBOX_CPU_PRESSURE_LIMIT must be a percentage from 0 (never paced) to 100, \
+         and OUTBOX_PACED_RATE at least 1"
+    )]
+    BadOutboxPacing,
     #[error("CHECKOUT_WEBHOOK_SECRET: {0}")]
     BadWebhookSecret(#[from] crate::webhook_signature::SecretError),
     #[error("JWT_ROLES_CLAIM must be a JSON Pointer such as /roles or /realm_access/roles")]
@@ -175,6 +191,9 @@ impl Config {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !positive(self.outbox_give_up_hours) || !positive(self.outbox_retention_days) {
             return Err(ConfigError::BadOutboxAge);
+        }
+        if !(0.0..=100.0).contains(&self.outbox_cpu_pressure_limit) || self.outbox_paced_rate == 0 {
+            return Err(ConfigError::BadOutboxPacing);
         }
         if !self.jwt_roles_claim.is_empty() && !self.jwt_roles_claim.starts_with('/') {
             return Err(ConfigError::RolesClaimNotAPointer);
@@ -221,6 +240,18 @@ impl Config {
         })
     }
 
+    /// How confirmation delivery gives way to order creation; `None`: never.
+    pub fn outbox_pacing(&self) -> Option<crate::outbox::PacingConfig> {
+        (self.outbox_cpu_pressure_limit > 0.0).then(|| crate::outbox::PacingConfig {
+            pressure_limit: self.outbox_cpu_pressure_limit / 100.0,
+            paced_rate: f64::from(self.outbox_paced_rate),
+            pressure_file: self
+                .outbox_cpu_pressure_file
+                .clone()
+                .unwrap_or_else(crate::outbox::PacingConfig::system_pressure_file),
+        })
+    }
+
     pub fn checkout_timeout(&self) -> Duration {
         Duration::from_millis(self.checkout_timeout_ms)
     }
@@ -264,6 +295,9 @@ impl Config {
         config.cors_origins = None;
         config.checkout_webhook_secret = None;
         config.reconcile_interval_secs = None;
+        config.outbox_cpu_pressure_limit = 45.0;
+        config.outbox_paced_rate = 100;
+        config.outbox_cpu_pressure_file = None;
         config
     }
 }

@@ -6,6 +6,8 @@ mod common;
 use common::{Backend, FakeNotifications, TestApp, TestDb, admin_token, eventually};
 use order_service::outbox::OutboxStatus;
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 async fn with_notifications(backend: Backend, receiver: &FakeNotifications) -> TestApp {
@@ -197,7 +199,108 @@ async fn without_a_url_confirmations_wait_until_one_is_set(backend: Backend) {
     assert_eq!(delivery.idempotency_key, Some(pending[0].id.to_string()));
 }
 
+/// A stand-in for the kernel's CPU pressure file (`/proc/pressure/cpu`): its `some` total
+/// grows by `percent` of the wall time that passes.
+struct FakePressure {
+    file: std::path::PathBuf,
+    percent: Arc<AtomicU64>,
+    _dir: tempfile::TempDir,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl FakePressure {
+    fn start(percent: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cpu.pressure");
+        let share = Arc::new(AtomicU64::new(percent));
+        let (path, shared) = (file.clone(), share.clone());
+        let write = move |total: f64| {
+            let text = format!("some avg10=0.00 avg60=0.00 avg300=0.00 total={total:.0}\n");
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        };
+        write(0.0);
+        let writer = tokio::spawn(async move {
+            let mut total = 0.0;
+            let mut last = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let now = std::time::Instant::now();
+                let share = shared.load(Ordering::Relaxed) as f64 / 100.0;
+                total += now.duration_since(last).as_micros() as f64 * share;
+                last = now;
+                write(total);
+            }
+        });
+        Self {
+            file,
+            percent: share,
+            _dir: dir,
+            writer,
+        }
+    }
+
+    fn set(&self, percent: u64) {
+        self.percent.store(percent, Ordering::Relaxed);
+    }
+}
+
+impl Drop for FakePressure {
+    fn drop(&mut self) {
+        self.writer.abort();
+    }
+}
+
+/// While the machine is short of CPU, confirmations go out at the paced rate only (orders
+/// are still created at once); when it has room again, the backlog is caught up.
+async fn a_machine_short_of_cpu_paces_delivery_then_catches_up(backend: Backend) {
+    const RATE: f64 = 2.0;
+    const ORDERS: usize = 30;
+    let pressure = FakePressure::start(90);
+    let receiver = FakeNotifications::start().await;
+    let (url, file) = (receiver.url.clone(), pressure.file.clone());
+    let app = TestApp::spawn_with(backend, |c| {
+        c.notification_service_url = Some(url);
+        c.outbox_cpu_pressure_limit = 50.0;
+        c.outbox_paced_rate = RATE as u32;
+        c.outbox_cpu_pressure_file = Some(file);
+    })
+    .await;
+    // Past the pacer's first measuring window.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let started = std::time::Instant::now();
+    for i in 0..ORDERS {
+        app.order_for(&format!("user-{i}")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let delivered = receiver.deliveries().len();
+    let elapsed = started.elapsed().as_secs_f64();
+    // The rate's earnings over the time that passed, a second's worth saved at most, and
+    // one event claimed in the window in which the pressure was first seen.
+    let most = (RATE * elapsed + RATE + 1.0).floor() as usize;
+    assert!(
+        delivered <= most,
+        "{delivered} delivered in {elapsed:.1} s while paced at {RATE}/s (at most {most})"
+    );
+    assert!(delivered >= 1, "paced delivery still delivers");
+    assert!(
+        delivered < ORDERS,
+        "the backlog waits while the CPU is short ({elapsed:.1} s)"
+    );
+    pressure.set(5);
+    eventually(
+        15,
+        "the backlog caught up once the CPU has room",
+        || async { (receiver.deliveries().len() >= ORDERS).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.deliveries().len(), ORDERS, "each delivered once");
+}
+
 both_backends!(
+    a_machine_short_of_cpu_paces_delivery_then_catches_up,
     a_confirmation_is_delivered_once_with_the_right_body,
     an_outage_delays_delivery_but_not_the_order,
     server_errors_are_retried_until_delivered,

@@ -5,6 +5,7 @@
 mod delivery;
 mod nats;
 mod notifier;
+mod pacing;
 mod worker;
 
 /// The queue's data types belong to storage; they are named here too for the delivery
@@ -17,4 +18,5 @@ pub use crate::event_body::{
 pub use delivery::{Backoff, DeliveryOutcome};
 pub use nats::NatsPublisher;
 pub use notifier::Notifier;
+pub use pacing::PacingConfig;
 pub use worker::{OutboxWorker, OutboxWorkerConfig};

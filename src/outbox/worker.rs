@@ -4,6 +4,7 @@
 //! configured sink, and records the outcome and the attempt only while it still holds
 //! the lease. It also deletes delivered events past their retention.
 
+use super::pacing::{Pacer, PacingConfig};
 use super::{Backoff, DeliveryOutcome, NatsPublisher, Notifier, OutboxRecord, OutboxStats};
 use crate::storage::{
     OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxResult, OutboxRetry, SharedStore, Sinks,
@@ -27,6 +28,8 @@ pub struct OutboxWorkerConfig {
     pub give_up_after: Duration,
     /// Delivered events (and their attempts) older than this are deleted.
     pub retention: Duration,
+    /// Give way to order creation when the machine is short of CPU; `None`: never.
+    pub pacing: Option<PacingConfig>,
 }
 
 impl Default for OutboxWorkerConfig {
@@ -40,6 +43,7 @@ impl Default for OutboxWorkerConfig {
             backoff: Backoff::default(),
             give_up_after: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(7 * 24 * 3600),
+            pacing: None,
         }
     }
 }
@@ -96,6 +100,7 @@ impl OutboxWorker {
         let mut last_stats = Instant::now() - Duration::from_secs(60);
         let mut last_retention = Instant::now() - RETENTION_EVERY;
         let mut last_backlog_log = Instant::now();
+        let mut pacer = self.config.pacing.clone().and_then(Pacer::new);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -103,20 +108,33 @@ impl OutboxWorker {
             let mut busy = false;
             let sinks = self.sinks();
             if sinks.webhook || sinks.nats {
+                let limit = match pacer.as_mut() {
+                    Some(pacer) => tokio::select! {
+                        limit = pacer.allowance(self.config.batch_size) => limit,
+                        _ = shutdown.changed() => continue,
+                    },
+                    None => self.config.batch_size,
+                };
                 let claimed_at = Instant::now();
                 match self
                     .store
                     .claim_outbox(OutboxClaim {
                         worker: &self.worker_id,
                         lease: self.config.lease,
-                        limit: self.config.batch_size,
+                        limit,
                         sinks,
                     })
                     .await
                 {
                     Ok(batch) => {
-                        busy = batch.len() as u32 == self.config.batch_size;
+                        busy = batch.len() as u32 == limit;
+                        if let Some(pacer) = pacer.as_mut() {
+                            pacer.claimed(batch.len());
+                        }
                         self.deliver_batch(batch, claimed_at).await;
+                        if let Some(pacer) = pacer.as_mut() {
+                            pacer.delivered();
+                        }
                     }
                     Err(e) => tracing::warn!(error = %e, "outbox claim failed"),
                 }
