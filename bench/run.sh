@@ -212,7 +212,7 @@ for backend in $BACKENDS; do
       for c in $CONCURRENCY; do
         pgbench_point "$db" "$read_scripts" pg-read-by-id "$c" | record read-ceiling postgres
       done
-      DATABASE_URL="$PG_URL/$ceiling" "$BIN/order-service" migrate >/dev/null 2>&1
+      DATABASE_URL="$PG_URL/$ceiling" "$SERVICE_BIN" migrate >/dev/null 2>&1
       echo "== postgres: ceiling (same transaction via pgbench, no HTTP)" >&2
       for c in $CONCURRENCY; do
         pgbench_point "$ceiling" bench/pg-order-statements.sql pg-statements "$c" | record ceiling postgres
