@@ -30,6 +30,10 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// backend can keep what its planner knows of the outbox in step with a fast-growing
     /// backlog. Nothing by default.
     async fn outbox_backlog_counted(&self, _pending: i64) {}
+    /// Awaited before each write of the delivery work (claims, lease renewals, outcomes,
+    /// retention), so a backend whose one writer also commits the orders can let the
+    /// orders go first. Nothing by default.
+    async fn outbox_write_turn(&self) {}
     /// Writes the order, its items, its creation event and `outbox` together, the
     /// backend's fastest way. `false` (nothing written) when the session has an order.
     async fn write_new_order(

@@ -182,6 +182,7 @@ where
     }
 
     async fn claim_outbox(&self, claim: OutboxClaim<'_>) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.outbox_write_turn().await;
         let token = Uuid::new_v4();
         let sql = format!(
             "UPDATE outbox SET locked_by = $1, lease_token = $2, locked_until = {lease} \
@@ -218,6 +219,7 @@ where
         if ids.is_empty() {
             return Ok(0);
         }
+        self.outbox_write_turn().await;
         // By id (the primary key): the lease token is not indexed, so a claim and its
         // renewals change no index.
         let placeholders: Vec<String> = (3..ids.len() + 3).map(|n| format!("${n}")).collect();
@@ -243,6 +245,7 @@ where
         token: Uuid,
         lease: Duration,
     ) -> Result<bool, StoreError> {
+        self.outbox_write_turn().await;
         let sql = format!(
             "UPDATE outbox SET locked_until = {} WHERE id = $1 AND lease_token = $2 \
              AND status = 'PENDING'",
@@ -263,6 +266,7 @@ where
         token: Uuid,
         webhook: bool,
     ) -> Result<bool, StoreError> {
+        self.outbox_write_turn().await;
         let column = if webhook {
             "notified_at"
         } else {
@@ -296,6 +300,7 @@ where
                 })
             })
             .collect();
+        self.outbox_write_turn().await;
         let mut conn = self.pools().write().await?;
         let mut tx = conn.begin().await?;
         if !attempts.is_empty() {
@@ -459,6 +464,7 @@ where
         before: DateTime<Utc>,
         batch: u32,
     ) -> Result<u64, StoreError> {
+        self.outbox_write_turn().await;
         let mut conn = self.pools().write().await?;
         let mut tx = conn.begin().await?;
         let ids: Vec<Uuid> = sqlx::query_scalar(

@@ -3,6 +3,7 @@
 //! multi-row INSERT per table (each order whole or not at all, acknowledged only after
 //! the commit).
 
+use super::orders_first::OrdersFirst;
 use crate::domain::{Order, OrderOrigin};
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::pool::Pool;
@@ -31,9 +32,18 @@ pub(super) async fn commit_new_orders(
     writer: Pool<Sqlite>,
     mut queue: mpsc::Receiver<PendingOrder>,
     health: Arc<StorageHealth>,
+    orders_first: Arc<OrdersFirst>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+    loop {
+        // Deferred writes (confirmations) take their turn only while no order waits.
+        if queue.is_empty() {
+            orders_first.set_idle(true);
+        }
+        if queue.recv_many(&mut group, MAX_GROUP).await == 0 {
+            break;
+        }
+        orders_first.set_idle(false);
         let outcome = write_group(&writer, &group).await;
         health.record_write(&outcome);
         match outcome {

@@ -7,10 +7,13 @@
 //! one multi-row INSERT per table (each order whole or not at all, acknowledged only after
 //! the commit).
 //!
+//! The outbox's writes give way to new orders (`orders_first`).
+//!
 //! WAL checkpoints run in a task of their own (`checkpoint`), not inside a commit.
 
 mod checkpoint;
 mod group_commit;
+mod orders_first;
 
 use super::health::{Monitor, monitor};
 use super::outbox::NewOutboxEvent;
@@ -23,6 +26,7 @@ use checkpoint::{CheckpointPolicy, JOURNAL_SIZE_LIMIT};
 pub use checkpoint::{Checkpointer, checkpoint_in_background};
 pub use group_commit::write_orders_together;
 use group_commit::{PendingOrder, commit_new_orders};
+use orders_first::{MOST_WAIT, OrdersFirst};
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use std::str::FromStr;
@@ -33,6 +37,8 @@ pub struct SqliteStore {
     /// A one-connection writer and a read-only pool for the readers.
     pools: Pools<Sqlite>,
     new_orders: mpsc::Sender<PendingOrder>,
+    /// Lets the outbox's writes wait while the group commit has orders in hand.
+    orders_first: Arc<OrdersFirst>,
     health: Arc<StorageHealth>,
     _monitor: Monitor,
     _checkpoints: Checkpointer,
@@ -67,7 +73,13 @@ impl SqliteStore {
         )
         .await?;
         let (new_orders, queue) = mpsc::channel(1024);
-        tokio::spawn(commit_new_orders(writer.clone(), queue, health.clone()));
+        let orders_first = Arc::new(OrdersFirst::default());
+        tokio::spawn(commit_new_orders(
+            writer.clone(),
+            queue,
+            health.clone(),
+            orders_first.clone(),
+        ));
         let probe_pool = writer.clone();
         let monitor = monitor(
             health.clone(),
@@ -90,6 +102,7 @@ impl SqliteStore {
                 reader: Some(reader),
             },
             new_orders,
+            orders_first,
             health,
             _monitor: monitor,
             _checkpoints: checkpoints,
@@ -123,6 +136,15 @@ impl SqlBackend for SqliteStore {
 
     fn health(&self) -> &StorageHealth {
         &self.health
+    }
+
+    /// Orders first: the outbox's writes wait (at most `MOST_WAIT`) while new orders are
+    /// queued for the one writer or being committed.
+    async fn outbox_write_turn(&self) {
+        if !self.orders_first.wait_turn(MOST_WAIT).await {
+            // Delivery at its floor: the writer had orders in hand for the whole wait.
+            metrics::counter!("sqlite_outbox_writes_forced_total").increment(1);
+        }
     }
 
     /// Queues the order for the next group commit and waits for its outcome.
