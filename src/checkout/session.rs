@@ -4,7 +4,7 @@
 //! text) so that a well-formed but unusable session is told apart from garbage; the
 //! conversion into an `OrderDraft` then applies every business rule once.
 
-use super::session_wire::{Envelope, WireSession, loose_text, parse_item, to_address};
+use super::session_wire::{Envelope, WireData, WireSession, loose_text, parse_item, to_address};
 use crate::domain::{CheckoutSessionId, Currency, Money, OrderDraft, OrderTotals, UserId};
 use serde_json::value::RawValue;
 use std::str::FromStr;
@@ -41,11 +41,16 @@ pub enum SessionParseError {
 impl CheckoutSession {
     /// Reads a session from the body the Checkout Service returned for `asked`.
     pub fn parse(body: &[u8], asked: CheckoutSessionId) -> Result<Self, SessionParseError> {
-        let malformed = |e: serde_json::Error| SessionParseError::Malformed(e.to_string());
-        let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(malformed)?;
-        let wire: WireSession = match envelope.data.filter(|d| d.get().starts_with('{')) {
-            Some(inner) => serde_json::from_str(inner.get()).map_err(malformed)?,
-            None => serde_json::from_slice(body).map_err(malformed)?,
+        // One pass reads both forms, bare and wrapped. When it fails, the two-step reading
+        // decides: a wrapper's own members (`"status": 200` beside `data`) are then not
+        // read as session fields, and the error names what is wrong with the session.
+        let wire = match serde_json::from_slice::<WireSession>(body) {
+            Ok(WireSession {
+                data: Some(WireData::Session(inner)),
+                ..
+            }) => *inner,
+            Ok(top) => top,
+            Err(_) => Self::parse_in_two_steps(body)?,
         };
         let got = wire.id.as_deref().and_then(loose_text).unwrap_or_default();
         match CheckoutSessionId::from_str(&got) {
@@ -54,6 +59,16 @@ impl CheckoutSession {
                 asked: asked.to_string(),
                 got,
             }),
+        }
+    }
+
+    /// The wrapper first, then the session in its `data` object or, without one, the body.
+    fn parse_in_two_steps(body: &[u8]) -> Result<WireSession, SessionParseError> {
+        let malformed = |e: serde_json::Error| SessionParseError::Malformed(e.to_string());
+        let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(malformed)?;
+        match envelope.data.filter(|d| d.get().starts_with('{')) {
+            Some(inner) => serde_json::from_str(inner.get()).map_err(malformed),
+            None => serde_json::from_slice(body).map_err(malformed),
         }
     }
 
@@ -222,6 +237,25 @@ mod tests {
         obj.insert("items".into(), items);
         let d = draft(top).unwrap();
         assert_eq!(d.totals.total.to_string(), "91.98");
+    }
+
+    #[test]
+    fn a_wrapper_reads_as_its_data_whatever_its_own_members() {
+        let bare = format!("{:?}", draft(contract_example()).unwrap());
+        // A wrapper's own members of other types (a numeric `status`) are not session
+        // fields; a `data` that is not an object leaves the body as the session.
+        let wrapped = json!({"status": 200, "data": contract_example(), "meta": [1, {"a": null}]});
+        assert_eq!(format!("{:?}", draft(wrapped).unwrap()), bare);
+        let mut beside = contract_example();
+        beside["data"] = json!([1, "x", null]);
+        assert_eq!(format!("{:?}", draft(beside).unwrap()), bare);
+        let mut pending = contract_example();
+        pending["status"] = json!("PENDING");
+        let wrapped = json!({"status": "COMPLETED", "data": pending});
+        assert!(matches!(
+            draft(wrapped),
+            Err(SessionRejection::NotCompleted(_))
+        ));
     }
 
     #[test]
