@@ -8,9 +8,35 @@ use serde_json::value::RawValue;
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = RawValue::from_string(self.to_string()).map_err(serde::ser::Error::custom)?;
+        let raw = RawValue::from_string(decimal_text(self.amount()))
+            .map_err(serde::ser::Error::custom)?;
         raw.serialize(serializer)
     }
+}
+
+/// The text `Decimal`'s `Display` writes (sign, digits, exactly `scale` decimals), without
+/// the formatting machinery: every response and confirmation writes several amounts.
+fn decimal_text(value: rust_decimal::Decimal) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value.mantissa().unsigned_abs());
+    let scale = value.scale() as usize;
+    let mut text = String::with_capacity(digits.len() + scale + 3);
+    if value.is_sign_negative() {
+        text.push('-');
+    }
+    if scale == 0 {
+        text.push_str(digits);
+    } else if digits.len() > scale {
+        let (whole, fraction) = digits.split_at(digits.len() - scale);
+        text.push_str(whole);
+        text.push('.');
+        text.push_str(fraction);
+    } else {
+        text.push_str("0.");
+        text.extend(std::iter::repeat_n('0', scale - digits.len()));
+        text.push_str(digits);
+    }
+    text
 }
 
 /// A money value read from JSON text: a number or a string holding a decimal.
@@ -54,3 +80,48 @@ impl utoipa::PartialSchema for Money {
 }
 
 impl utoipa::ToSchema for Money {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn json_text_is_what_display_writes() {
+        let mut values = vec![Decimal::ZERO, -Decimal::ZERO, Decimal::new(-0, 2)];
+        for scale in 0..=4 {
+            for mantissa in [
+                0i64,
+                1,
+                -1,
+                5,
+                9,
+                10,
+                99,
+                100,
+                1234,
+                -1234,
+                123_456_789,
+                i64::MAX,
+            ] {
+                values.push(Decimal::new(mantissa, scale));
+            }
+        }
+        // A pseudo-random sweep over magnitudes and scales.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mantissa = (x >> (x % 64)) as i64 * if x.is_multiple_of(3) { -1 } else { 1 };
+            values.push(Decimal::new(mantissa, (x % 5) as u32));
+        }
+        for value in values {
+            assert_eq!(decimal_text(value), value.to_string(), "{value:?}");
+        }
+        for text in ["0", "0.00", "0.05", "12.50", "123.45", "1000", "7.123"] {
+            let money = Money::parse(text).unwrap();
+            assert_eq!(serde_json::to_string(&money).unwrap(), money.to_string());
+        }
+    }
+}

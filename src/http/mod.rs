@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod order_response;
 pub mod orders;
 pub mod state;
+mod time_json;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

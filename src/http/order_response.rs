@@ -35,7 +35,9 @@ pub struct OrderResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancellation_reason: Option<String>,
     pub version: i64,
+    #[serde(serialize_with = "super::time_json::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::time_json::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -63,6 +65,7 @@ pub struct OrderHistoryEntry {
     pub to_status: OrderStatus,
     /// The user id of whoever caused the event.
     pub actor: String,
+    #[serde(serialize_with = "super::time_json::rfc3339")]
     pub at: DateTime<Utc>,
     pub version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
