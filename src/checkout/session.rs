@@ -4,7 +4,7 @@
 //! text) so that a well-formed but unusable session is told apart from garbage; the
 //! conversion into an `OrderDraft` then applies every business rule once.
 
-use super::session_wire::{Envelope, WireData, WireSession, loose_text, parse_item, to_address};
+use super::session_wire::{Envelope, WireSession, loose_text, parse_item, to_address};
 use crate::domain::{CheckoutSessionId, Currency, Money, OrderDraft, OrderTotals, UserId};
 use serde_json::value::RawValue;
 use std::str::FromStr;
@@ -38,17 +38,23 @@ pub enum SessionParseError {
     WrongSession { asked: String, got: String },
 }
 
+fn malformed(e: serde_json::Error) -> SessionParseError {
+    SessionParseError::Malformed(e.to_string())
+}
+
 impl CheckoutSession {
     /// Reads a session from the body the Checkout Service returned for `asked`.
     pub fn parse(body: &[u8], asked: CheckoutSessionId) -> Result<Self, SessionParseError> {
-        // One pass reads both forms, bare and wrapped. When it fails, the two-step reading
-        // decides: a wrapper's own members (`"status": 200` beside `data`) are then not
-        // read as session fields, and the error names what is wrong with the session.
+        // The bare form (the contract's) in one pass; a wrapper's `data` object is read
+        // from the text that pass kept. When the body does not read as a session, the
+        // two-step reading decides: a wrapper's own members (`"status": 200` beside
+        // `data`) are then not read as session fields, and the error names what is wrong.
         let wire = match serde_json::from_slice::<WireSession>(body) {
             Ok(WireSession {
-                data: Some(WireData::Session(inner)),
-                ..
-            }) => *inner,
+                data: Some(inner), ..
+            }) if inner.get().starts_with('{') => {
+                serde_json::from_str(inner.get()).map_err(malformed)?
+            }
             Ok(top) => top,
             Err(_) => Self::parse_in_two_steps(body)?,
         };
@@ -64,7 +70,6 @@ impl CheckoutSession {
 
     /// The wrapper first, then the session in its `data` object or, without one, the body.
     fn parse_in_two_steps(body: &[u8]) -> Result<WireSession, SessionParseError> {
-        let malformed = |e: serde_json::Error| SessionParseError::Malformed(e.to_string());
         let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(malformed)?;
         match envelope.data.filter(|d| d.get().starts_with('{')) {
             Some(inner) => serde_json::from_str(inner.get()).map_err(malformed),

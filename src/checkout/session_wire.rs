@@ -24,8 +24,8 @@ pub(super) struct WireSession {
     pub(super) shipping_address: Option<WireAddress>,
     pub(super) billing_address: Option<WireAddress>,
     pub(super) payment_intent_id: Option<String>,
-    /// A wrapped session (`{"data": {…}}`), read in the same pass as the fields above.
-    pub(super) data: Option<WireData>,
+    /// A wrapped session (`{"data": {…}}`): the body's own fields are then the wrapper's.
+    pub(super) data: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -51,56 +51,6 @@ pub(super) struct WireAddress {
     pub(super) state: Option<String>,
     pub(super) country: Option<String>,
     pub(super) postal_code: Option<String>,
-}
-
-/// A `data` member: the wrapped session when it is an object, else nothing.
-pub(super) enum WireData {
-    Session(Box<WireSession>),
-    Other,
-}
-
-impl<'de> Deserialize<'de> for WireData {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = WireData;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<WireData, A::Error> {
-                let inner = serde::de::value::MapAccessDeserializer::new(map);
-                Ok(WireData::Session(Box::new(WireSession::deserialize(
-                    inner,
-                )?)))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<WireData, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(WireData::Other)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<WireData, E> {
-                Ok(WireData::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<WireData, E> {
-                Ok(WireData::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<WireData, E> {
-                Ok(WireData::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<WireData, E> {
-                Ok(WireData::Other)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<WireData, E> {
-                Ok(WireData::Other)
-            }
-            fn visit_unit<E>(self) -> Result<WireData, E> {
-                Ok(WireData::Other)
-            }
-        }
-        deserializer.deserialize_any(Visit)
-    }
 }
 
 #[derive(Deserialize)]

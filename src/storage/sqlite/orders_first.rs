@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 /// The longest a deferred write waits for the writer to be free of new orders.
 pub(super) const MOST_WAIT: Duration = Duration::from_millis(500);
@@ -41,8 +40,7 @@ impl OrdersFirst {
     /// `true` when the writer was free of orders.
     pub async fn wait_turn(&self, most: Duration) -> bool {
         let mut idle = self.idle.subscribe();
-        let deadline = Instant::now() + most;
-        tokio::time::timeout_at(deadline, idle.wait_for(|idle| *idle))
+        tokio::time::timeout(most, idle.wait_for(|idle| *idle))
             .await
             .is_ok_and(|seen| seen.is_ok())
     }
@@ -52,6 +50,7 @@ impl OrdersFirst {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use tokio::time::Instant;
 
     #[tokio::test(start_paused = true)]
     async fn a_deferred_write_goes_at_once_while_no_order_is_in_hand() {
