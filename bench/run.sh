@@ -131,14 +131,17 @@ FDATASYNC=0
 
 STUB_PORT=$(free_port)
 PORT=$STUB_PORT "$BIN/stub-checkout" 2>"$OUT/stub.log" &
-PIDS+=($!)
+STUB_PID=$!
+PIDS+=($STUB_PID)
 wait_http "http://127.0.0.1:$STUB_PORT/health"
 
 echo "== stub Checkout Service and trivial axum handler" >&2
 for c in $CONCURRENCY; do
   loadgen "$STUB_PORT" --path '/api/v1/checkout/session/{uuid}' --concurrency "$c" --label stub-session | record stub-checkout none
-  loadgen "$STUB_PORT" --method POST --path /api/v1/orders/checkout --body '{"checkoutSessionId":"{uuid}"}' \
-    --concurrency "$c" --label trivial | record trivial-http none
+  # Its CPU per request is this machine's cost of one bare HTTP exchange: the yardstick the
+  # service's CPU per request is compared with (report.py scales the targets by it).
+  with_cpu "$STUB_PID" loadgen "$STUB_PORT" --method POST --path /api/v1/orders/checkout \
+    --body '{"checkoutSessionId":"{uuid}"}' --concurrency "$c" --label trivial | record trivial-http none
 done
 
 run_service() { # BACKEND DATABASE_URL
