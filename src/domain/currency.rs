@@ -97,9 +97,9 @@ mod tests {
     fn the_letters_table_finds_what_from_code_finds() {
         let letters = || (b'A'..=b'Z').map(char::from);
         let mut found = 0;
-        for (a, b, c) in letters().flat_map(|a| {
-            letters().flat_map(move |b| letters().map(move |c| (a, b, c)))
-        }) {
+        for (a, b, c) in
+            letters().flat_map(|a| letters().flat_map(move |b| letters().map(move |c| (a, b, c))))
+        {
             let code = format!("{a}{b}{c}");
             let expected = iso_currency::Currency::from_code(&code);
             assert_eq!(by_letters(&code), expected, "{code}");

@@ -7,13 +7,9 @@ use crate::domain::{Order, OrderOrigin};
 use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::pool::Pool;
-use crate::storage::rows::{
-    HistoryRow, InsertRow, ItemRow, NewOutboxRow, OrderRow, Value, column_names,
-};
+use crate::storage::rows::{HistoryRow, InsertRow, ItemRow, NewOutboxRow, OrderRow, column_names};
 use crate::storage::shared::BindRows;
 use sqlx::postgres::PgArguments;
-use sqlx::query::QueryScalar;
-use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -35,14 +31,16 @@ pub(super) async fn write_new_order(
     };
     let sql = statement(&row, &items, &history, &event);
     // The values in the order the statement's placeholders number them.
-    let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
-    query = bind_row(query, &row);
+    let mut args = PgArguments::default();
+    Postgres::add_row(&mut args, &row)?;
     for item in &items {
-        query = bind_row(query, item);
+        Postgres::add_row(&mut args, item)?;
     }
-    query = bind_row(query, &history);
-    query = bind_row(query, &event);
-    let created = query.fetch_one(&mut *pool.acquire().await?).await?;
+    Postgres::add_row(&mut args, &history)?;
+    Postgres::add_row(&mut args, &event)?;
+    let created: i64 = sqlx::query_scalar_with(AssertSqlSafe(sql), args)
+        .fetch_one(&mut *pool.acquire().await?)
+        .await?;
     Ok(created > 0)
 }
 
@@ -91,26 +89,6 @@ fn statement(
         map.insert(items.len(), sql.clone());
     }
     sql
-}
-
-/// Binds `row`'s values, in its column order (the order `push_rows` numbers them).
-fn bind_row<'q>(
-    mut query: QueryScalar<'q, Postgres, i64, PgArguments>,
-    row: &impl InsertRow,
-) -> QueryScalar<'q, Postgres, i64, PgArguments> {
-    for (_, value) in row.columns() {
-        query = match value {
-            Value::Uuid(v) => query.bind(v),
-            Value::Text(v) => query.bind(v),
-            Value::MaybeText(v) => query.bind(v),
-            Value::BigInt(v) => query.bind(v),
-            Value::Int(v) => query.bind(v),
-            Value::MaybeInt(v) => query.bind(v),
-            Value::Time(v) => query.bind(v),
-            Value::Address(v) => query.bind(Json(v)),
-        };
-    }
-    query
 }
 
 /// `, {name} AS (INSERT INTO {table} … SELECT … FROM (VALUES …), new_order)`: the rows are

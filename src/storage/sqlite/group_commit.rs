@@ -8,9 +8,10 @@ use crate::domain::{Order, OrderOrigin};
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::pool::Pool;
 use crate::storage::rows::{HistoryRow, ItemRow, NewOutboxRow, OrderRow};
-use crate::storage::shared::insert_rows;
+use crate::storage::shared::insert_statement;
 use crate::storage::{StorageHealth, StoreError};
-use sqlx::{Connection, Sqlite};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, Connection, Sqlite};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -116,9 +117,11 @@ pub async fn write_orders_together(
         .iter()
         .map(|(order, _, _)| OrderRow::from(*order))
         .collect();
-    let mut orders = insert_rows("orders", &rows);
-    orders.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id");
-    let inserted: Vec<Uuid> = orders.build_query_scalar().fetch_all(&mut *conn).await?;
+    let conflict = " ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id";
+    let (sql, args) = insert_statement::<Sqlite, _>("orders", conflict, &rows)?;
+    let inserted: Vec<Uuid> = sqlx::query_scalar_with(AssertSqlSafe(sql), args)
+        .fetch_all(&mut *conn)
+        .await?;
     let created: Vec<&(&Order, &NewOutboxEvent, OrderOrigin)> = group
         .iter()
         .filter(|(order, _, _)| inserted.contains(&order.id.0))
@@ -135,15 +138,21 @@ pub async fn write_orders_together(
         .collect();
     // Well under SQLite's 32,766 bound parameters per statement.
     for chunk in items.chunks(1000) {
-        let mut query = insert_rows("order_items", chunk);
-        query.build().execute(&mut *conn).await?;
+        execute(
+            conn,
+            insert_statement::<Sqlite, _>("order_items", "", chunk)?,
+        )
+        .await?;
     }
     let history: Vec<HistoryRow> = created
         .iter()
         .map(|(order, _, origin)| HistoryRow::created(order, *origin))
         .collect();
-    let mut query = insert_rows("order_events", &history);
-    query.build().execute(&mut *conn).await?;
+    execute(
+        conn,
+        insert_statement::<Sqlite, _>("order_events", "", &history)?,
+    )
+    .await?;
     let events: Vec<NewOutboxRow> = created
         .iter()
         .map(|(order, event, _)| NewOutboxRow {
@@ -151,10 +160,19 @@ pub async fn write_orders_together(
             now: order.created_at,
         })
         .collect();
-    let mut query = insert_rows("outbox", &events);
-    query.build().execute(&mut *conn).await?;
+    execute(conn, insert_statement::<Sqlite, _>("outbox", "", &events)?).await?;
     Ok(group
         .iter()
         .map(|(order, _, _)| inserted.contains(&order.id.0))
         .collect())
+}
+
+async fn execute(
+    conn: &mut sqlx::SqliteConnection,
+    (sql, args): (Arc<str>, SqliteArguments),
+) -> Result<(), StoreError> {
+    sqlx::query_with(AssertSqlSafe(sql), args)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
