@@ -30,7 +30,10 @@ use uuid::Uuid;
 pub use health::{StorageHealth, StorageUsage, WalCheckpoints, WriteFailure, WriteOutage};
 pub use pool::{Pool, PoolConnection, PoolDb};
 pub use postgres::PostgresStore;
-pub use sqlite::{Checkpointer, SqliteStore, checkpoint_in_background, write_orders_together};
+pub use sqlite::{
+    Checkpointer, SqliteStore, checkpoint_in_background, use_mimalloc_for_sqlite,
+    write_orders_together,
+};
 pub use sqlite_writer::discard_if_in_transaction;
 pub use sweep::{SweepLease, SweepStore};
 

@@ -10,7 +10,10 @@
 //! The outbox's writes give way to new orders (`orders_first`).
 //!
 //! WAL checkpoints run in a task of their own (`checkpoint`), not inside a commit.
+//!
+//! SQLite allocates through mimalloc, like the rest of the process (`allocator`).
 
+mod allocator;
 mod checkpoint;
 mod group_commit;
 mod orders_first;
@@ -22,6 +25,7 @@ use super::shared::{Pools, SqlBackend};
 use super::sqlite_writer::{probe, usage};
 use super::{StorageHealth, StoreError};
 use crate::domain::{Order, OrderOrigin};
+pub use allocator::use_mimalloc_for_sqlite;
 use checkpoint::{CheckpointPolicy, JOURNAL_SIZE_LIMIT};
 pub use checkpoint::{Checkpointer, checkpoint_in_background};
 pub use group_commit::write_orders_together;
@@ -46,6 +50,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        use_mimalloc_for_sqlite();
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
