@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Backend, TestDb, new_order};
+use common::{Backend, TestDb, create_and_read_back, new_order};
 use order_service::domain::OrderOrigin;
 use order_service::storage::{self, Inserted, NewOutboxEvent};
 
@@ -15,15 +15,9 @@ async fn orders_of_interleaved_sizes_come_back_as_written(backend: Backend) {
     for (n, items) in [2, 1, 2, 1, 1, 2].into_iter().enumerate() {
         let mut order = new_order(&format!("user-{n}"));
         order.items.truncate(items);
-        let event = NewOutboxEvent::order_confirmation(&order);
-        let inserted = store
-            .insert_order(&order, &event, OrderOrigin::Client)
-            .await
-            .unwrap();
-        assert!(matches!(inserted, Inserted::Created), "order {n}");
-        let stored = store.order_by_id(order.id).await.unwrap().expect("stored");
-        assert_eq!(stored, order, "order {n} with {items} item(s)");
+        create_and_read_back(&store, &order).await;
         // The same session again: nothing written, the first order answered.
+        let event = NewOutboxEvent::order_confirmation(&order);
         let again = store
             .insert_order(&order, &event, OrderOrigin::Client)
             .await

@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::{Backend, TestDb, new_order};
-use order_service::domain::OrderOrigin;
-use order_service::storage::{self, Inserted, NewOutboxEvent, use_mimalloc_for_sqlite};
+use common::{Backend, TestDb, create_and_read_back, new_order};
+use order_service::storage::{self, use_mimalloc_for_sqlite};
 
 #[tokio::test]
 async fn sqlite_allocates_through_mimalloc() {
@@ -26,14 +25,6 @@ async fn sqlite_allocates_through_mimalloc() {
     }
     // Writes (group commit, checkpoints) and reads on SQLite's new allocator.
     for n in 0..50 {
-        let order = new_order(&format!("user-{n}"));
-        let event = NewOutboxEvent::order_confirmation(&order);
-        let inserted = store
-            .insert_order(&order, &event, OrderOrigin::Client)
-            .await
-            .unwrap();
-        assert!(matches!(inserted, Inserted::Created), "order {n}");
-        let stored = store.order_by_id(order.id).await.unwrap().expect("stored");
-        assert_eq!(stored, order, "order {n}");
+        create_and_read_back(&store, &new_order(&format!("user-{n}"))).await;
     }
 }

@@ -367,6 +367,25 @@ where
     }
 }
 
+/// Writes `order` (with its confirmation) through `store` as a client's order, and checks
+/// that it was created and reads back exactly as written.
+pub async fn create_and_read_back(store: &SharedStore, order: &order_service::domain::Order) {
+    use order_service::domain::OrderOrigin;
+    use order_service::storage::{Inserted, NewOutboxEvent};
+    let event = NewOutboxEvent::order_confirmation(order);
+    let inserted = store
+        .insert_order(order, &event, OrderOrigin::Client)
+        .await
+        .unwrap();
+    assert!(
+        matches!(inserted, Inserted::Created),
+        "{} not created",
+        order.id
+    );
+    let stored = store.order_by_id(order.id).await.unwrap().expect("stored");
+    assert_eq!(&stored, order, "{} as read back", order.id);
+}
+
 /// A new PENDING order for `user` (two items, USD, one address for shipping and
 /// billing), for tests that write through the store directly.
 pub fn new_order(user: &str) -> order_service::domain::Order {
