@@ -107,25 +107,35 @@ async fn the_wal_stays_bounded_while_readers_hold_snapshots() {
         }));
     }
     // A reader that holds each snapshot for 20 ms, back to back: a checkpoint cannot copy
-    // past its snapshot while it lasts, and the WAL cannot start over beneath it.
-    {
+    // past its snapshot while it lasts, and the WAL cannot start over beneath it. On a
+    // thread and runtime of its own, and with a read whose cost does not grow with the
+    // tables, so that its snapshots last 20 ms however busy the writers keep the test's
+    // runtime (a `count(*)` over all items, on the same runtime, held them ever longer as
+    // the tables grew, and one snapshot over 50 ms stops a RESTART short).
+    let holder = {
         let (stop, reads, url) = (stop.clone(), reads.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=ro"))
-                .await
-                .expect("reader");
-            while !stop.load(Ordering::Relaxed) {
-                let mut tx = conn.begin().await.expect("begin");
-                let _: i64 = sqlx::query_scalar("SELECT count(*) FROM order_items")
-                    .fetch_one(&mut *tx)
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=ro"))
                     .await
-                    .expect("count");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                tx.commit().await.expect("end of the snapshot");
-                reads.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
+                    .expect("reader");
+                while !stop.load(Ordering::Relaxed) {
+                    let mut tx = conn.begin().await.expect("begin");
+                    let _: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM orders")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .expect("newest order");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tx.commit().await.expect("end of the snapshot");
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+    };
 
     let started = Instant::now();
     let mut largest_wal = 0;
@@ -143,6 +153,7 @@ async fn the_wal_stays_bounded_while_readers_hold_snapshots() {
     for task in tasks {
         task.await.expect("task");
     }
+    holder.join().expect("snapshot holder");
     largest_wal = largest_wal.max(file_size(&wal));
 
     let counts = store.storage_health().wal_checkpoints();
