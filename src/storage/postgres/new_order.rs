@@ -8,11 +8,10 @@ use crate::storage::StoreError;
 use crate::storage::outbox::NewOutboxEvent;
 use crate::storage::pool::Pool;
 use crate::storage::rows::{HistoryRow, InsertRow, ItemRow, NewOutboxRow, OrderRow, column_names};
-use crate::storage::shared::BindRows;
+use crate::storage::shared::{BindRows, KeptTexts};
 use sqlx::postgres::PgArguments;
 use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::Arc;
 
 pub(super) async fn write_new_order(
     pool: &Pool<Postgres>,
@@ -44,51 +43,40 @@ pub(super) async fn write_new_order(
     Ok(created > 0)
 }
 
-/// Orders with up to this many items have their statement text kept (one per size).
-const KEPT_UP_TO_ITEMS: usize = 64;
-
 /// The statement for an order with `items.len()` items. Its text depends on nothing else
-/// (every value is a placeholder), so it is built once per size and kept: later orders
-/// skip formatting its column lists and some 60 placeholders, and go straight to binding.
+/// (every value is a placeholder), so it is built once per size and kept (`KeptTexts`).
 fn statement(
     row: &OrderRow,
     items: &[ItemRow],
     history: &HistoryRow,
     event: &NewOutboxRow,
 ) -> Arc<str> {
-    static KEPT: LazyLock<Mutex<HashMap<usize, Arc<str>>>> = LazyLock::new(Default::default);
-    let kept = |map: &mut HashMap<usize, Arc<str>>| map.get(&items.len()).cloned();
-    if let Some(sql) = kept(&mut KEPT.lock().unwrap_or_else(PoisonError::into_inner)) {
-        return sql;
-    }
-    let mut query = QueryBuilder::<Postgres>::new(format!(
-        "WITH new_order AS (INSERT INTO orders ({}) ",
-        column_names(row)
-    ));
-    Postgres::push_rows(&mut query, [row]);
-    query.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id)");
-    if !items.is_empty() {
-        insert_if_new(&mut query, "items", "order_items", items);
-    }
-    insert_if_new(
-        &mut query,
-        "history",
-        "order_events",
-        std::slice::from_ref(history),
-    );
-    insert_if_new(
-        &mut query,
-        "confirmation",
-        "outbox",
-        std::slice::from_ref(event),
-    );
-    query.push(" SELECT COUNT(*) FROM new_order");
-    let sql: Arc<str> = query.into_string().into();
-    if items.len() <= KEPT_UP_TO_ITEMS {
-        let mut map = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
-        map.insert(items.len(), sql.clone());
-    }
-    sql
+    static KEPT: KeptTexts<usize> = KeptTexts::new();
+    KEPT.get_or_build(items.len(), items.len(), || {
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "WITH new_order AS (INSERT INTO orders ({}) ",
+            column_names(row)
+        ));
+        Postgres::push_rows(&mut query, [row]);
+        query.push(" ON CONFLICT (checkout_session_id) DO NOTHING RETURNING id)");
+        if !items.is_empty() {
+            insert_if_new(&mut query, "items", "order_items", items);
+        }
+        insert_if_new(
+            &mut query,
+            "history",
+            "order_events",
+            std::slice::from_ref(history),
+        );
+        insert_if_new(
+            &mut query,
+            "confirmation",
+            "outbox",
+            std::slice::from_ref(event),
+        );
+        query.push(" SELECT COUNT(*) FROM new_order");
+        query.into_string()
+    })
 }
 
 /// `, {name} AS (INSERT INTO {table} … SELECT … FROM (VALUES …), new_order)`: the rows are

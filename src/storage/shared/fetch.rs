@@ -191,14 +191,40 @@ pub fn insert_rows<DB: BindRows, R: InsertRow>(table: &str, rows: &[R]) -> Query
     query
 }
 
-/// Statements with up to this many rows have their text kept.
+/// Statements with up to this many rows (or items) have their text kept.
 const KEPT_UP_TO_ROWS: usize = 64;
+
+/// Statement texts built once and kept, each under a key that determines it: every value
+/// is a placeholder, so later uses skip formatting column lists and placeholders and go
+/// straight to binding. Texts of more than `KEPT_UP_TO_ROWS` rows are built each time, so
+/// what is kept stays small.
+pub struct KeptTexts<K>(LazyLock<Mutex<HashMap<K, Arc<str>>>>);
+
+impl<K: Eq + std::hash::Hash> KeptTexts<K> {
+    pub const fn new() -> Self {
+        Self(LazyLock::new(Mutex::default))
+    }
+
+    /// The text kept for `key`, else the one `build` writes for `rows` rows (kept if
+    /// there are at most `KEPT_UP_TO_ROWS`).
+    pub fn get_or_build(&self, key: K, rows: usize, build: impl FnOnce() -> String) -> Arc<str> {
+        let kept = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(text) = kept().get(&key).cloned() {
+            return text;
+        }
+        let text: Arc<str> = build().into();
+        if rows <= KEPT_UP_TO_ROWS {
+            kept().insert(key, text.clone());
+        }
+        text
+    }
+}
 
 /// `INSERT INTO {table} (…) VALUES (…), … {suffix}` for `rows` (at least one), and their
 /// values bound in order. The text depends only on the backend, the row type (its
-/// columns), the table, the suffix and the number of rows, so it is built once and kept (up to
-/// `KEPT_UP_TO_ROWS` rows): the SQLite group commit's four statements then cost no
-/// formatting of column lists and placeholders, only the binding of their values.
+/// columns), the table, the suffix and the number of rows, so it is kept (`KeptTexts`):
+/// the SQLite group commit's four statements then cost no formatting of column lists and
+/// placeholders, only the binding of their values.
 pub fn insert_statement<DB: BindRows, R: InsertRow>(
     table: &'static str,
     suffix: &'static str,
@@ -211,24 +237,19 @@ pub fn insert_statement<DB: BindRows, R: InsertRow>(
         &'static str,
         usize,
     );
-    static KEPT: LazyLock<Mutex<HashMap<Key, Arc<str>>>> = LazyLock::new(Default::default);
-    let row_type = std::any::type_name::<R>();
-    let key = (DB::NAME, row_type, table, suffix, rows.len());
-    let kept = (KEPT.lock().unwrap_or_else(PoisonError::into_inner))
-        .get(&key)
-        .cloned();
-    let sql = match kept {
-        Some(sql) => sql,
-        None => {
-            let mut query = insert_rows::<DB, R>(table, rows);
-            query.push(suffix);
-            let sql: Arc<str> = query.into_string().into();
-            if rows.len() <= KEPT_UP_TO_ROWS {
-                (KEPT.lock().unwrap_or_else(PoisonError::into_inner)).insert(key, sql.clone());
-            }
-            sql
-        }
-    };
+    static KEPT: KeptTexts<Key> = KeptTexts::new();
+    let key = (
+        DB::NAME,
+        std::any::type_name::<R>(),
+        table,
+        suffix,
+        rows.len(),
+    );
+    let sql = KEPT.get_or_build(key, rows.len(), || {
+        let mut query = insert_rows::<DB, R>(table, rows);
+        query.push(suffix);
+        query.into_string()
+    });
     let mut args = DB::Arguments::default();
     for row in rows {
         DB::add_row(&mut args, row)?;

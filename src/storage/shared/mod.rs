@@ -7,7 +7,7 @@ mod backend;
 mod fetch;
 
 pub use backend::{Bind, Decoded, Pools, SqlBackend};
-pub use fetch::{BindRows, insert_rows, insert_statement};
+pub use fetch::{BindRows, KeptTexts, insert_rows, insert_statement};
 
 use super::outbox::{
     NewOutboxEvent, OUTBOX_COUNT_LIMIT, OutboxAttempt, OutboxClaim, OutboxCompletion, OutboxFilter,
