@@ -20,9 +20,6 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [ -z "${NO_BUILD:-}" ]; then
-  cargo build -q --release -p order-service-bench --bin driver-cost >&2
-fi
 release_bins
 scratch_space
 
@@ -36,7 +33,7 @@ measure() { # BACKEND DATABASE_URL
   "$BIN/loadgen" --url "http://127.0.0.1:$svc_port" --method POST --path /api/v1/orders/checkout \
     --body '{"checkoutSessionId":"{uuid}"}' --concurrency 16 --duration 2 --warmup 0 >/dev/null
   stop_pids "$svc" "$stub"
-  if [ "$backend" = sqlite ]; then drivers="sqlx-sqlite rusqlite-inline rusqlite-blocking"
+  if [ "$backend" = sqlite ]; then drivers="sqlx-sqlite rusqlite-inline rusqlite-blocking rusqlite-threads"
   else drivers="sqlx-pg tokio-postgres"; fi
   for c in $CONCURRENCY; do
     for round in $(seq 1 "$ROUNDS"); do
