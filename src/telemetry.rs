@@ -6,6 +6,9 @@ use std::sync::OnceLock;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
+mod plain_lines;
+use plain_lines::PlainLines;
+
 /// Structured logs to stdout; `json` for machines, anything else for humans. Colours only
 /// when stdout is a terminal, so files and log collectors get plain text.
 ///
@@ -21,15 +24,19 @@ pub fn init_tracing(format: &str) -> WorkerGuard {
         .finish(std::io::BufWriter::new(std::io::stdout()));
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let terminal = std::io::stdout().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
+        .with_ansi(terminal)
         .with_target(false)
         .with_writer(stdout);
     let _ = if format.eq_ignore_ascii_case("json") {
         builder.json().flatten_event(true).try_init()
-    } else {
+    } else if terminal {
         builder.try_init()
+    } else {
+        // The same text as the default format without colours, written for less.
+        builder.event_format(PlainLines::default()).try_init()
     };
     guard
 }
