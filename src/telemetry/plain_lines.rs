@@ -182,28 +182,27 @@ mod tests {
             .collect()
     }
 
+    /// What `log_a_bit` writes as the service sets the subscriber up off a terminal, with
+    /// `PlainLines` or with the default format.
+    fn logged(plain: bool) -> String {
+        let lines = Lines::default();
+        let builder = tracing_subscriber::fmt()
+            .with_max_level(Level::TRACE)
+            .with_ansi(false)
+            .with_target(false)
+            .with_writer(lines.clone());
+        if plain {
+            let subscriber = builder.event_format(PlainLines::default()).finish();
+            tracing::subscriber::with_default(subscriber, log_a_bit);
+        } else {
+            tracing::subscriber::with_default(builder.finish(), log_a_bit);
+        }
+        lines.text()
+    }
+
     #[test]
     fn lines_are_the_default_formats_without_colours_or_target() {
-        let ours = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(Level::TRACE)
-            .with_ansi(false)
-            .with_target(false)
-            .with_writer(ours.clone())
-            .event_format(PlainLines::default())
-            .finish();
-        tracing::subscriber::with_default(subscriber, log_a_bit);
-
-        let default = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(Level::TRACE)
-            .with_ansi(false)
-            .with_target(false)
-            .with_writer(default.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, log_a_bit);
-
-        let (ours, default) = (ours.text(), default.text());
+        let (ours, default) = (logged(true), logged(false));
         assert_eq!(ours.lines().count(), 7, "{ours}");
         assert_eq!(without_timestamps(&ours), without_timestamps(&default));
         for (a, b) in ours.lines().zip(default.lines()) {

@@ -122,6 +122,22 @@ macro_rules! decode {
     }};
 }
 
+/// The read through sqlx, on either backend's connection: every row decoded.
+macro_rules! sqlx_read {
+    ($conn:expr, $id:expr) => {
+        sqlx::query(READ_PG)
+            .bind($id)
+            .fetch_all(&mut *$conn)
+            .await?
+            .iter()
+            .map(|row| {
+                let json = |j: sqlx::types::Json<serde_json::Value>| j.0;
+                Ok::<_, sqlx::Error>(decode!(row, sqlx::types::Json<serde_json::Value>, json))
+            })
+            .collect::<Result<_, _>>()?
+    };
+}
+
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -276,38 +292,14 @@ impl Reader {
     /// Reads order `id` with its items; the number of rows.
     async fn read(&mut self, id: Uuid) -> anyhow::Result<usize> {
         let rows: Vec<Decoded> = match self {
-            Self::SqlxPg(conn) => sqlx::query(READ_PG)
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok::<_, sqlx::Error>(decode!(
-                        row,
-                        sqlx::types::Json<serde_json::Value>,
-                        |j: sqlx::types::Json<_>| j.0
-                    ))
-                })
-                .collect::<Result<_, _>>()?,
+            Self::SqlxPg(conn) => sqlx_read!(conn, id),
             Self::TokioPostgres(client, statement) => client
                 .query(&*statement, &[&id])
                 .await?
                 .iter()
                 .map(|row| Ok::<_, tokio_postgres::Error>(decode!(row, serde_json::Value, |j| j)))
                 .collect::<Result<_, _>>()?,
-            Self::SqlxSqlite(conn) => sqlx::query(READ_PG)
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok::<_, sqlx::Error>(decode!(
-                        row,
-                        sqlx::types::Json<serde_json::Value>,
-                        |j: sqlx::types::Json<_>| j.0
-                    ))
-                })
-                .collect::<Result<_, _>>()?,
+            Self::SqlxSqlite(conn) => sqlx_read!(conn, id),
             Self::Rusqlite(slot, false) => {
                 let rows = rusqlite_read(slot.as_ref().expect("connection"), id)?;
                 // A request would await its socket next; without a yield the tasks
