@@ -7,7 +7,7 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 mod plain_lines;
-use plain_lines::PlainLines;
+use plain_lines::{PlainFields, PlainLines};
 
 /// Structured logs to stdout; `json` for machines, anything else for humans. Colours only
 /// when stdout is a terminal, so files and log collectors get plain text.
@@ -36,7 +36,9 @@ pub fn init_tracing(format: &str) -> WorkerGuard {
         builder.try_init()
     } else {
         // The same text as the default format without colours, written for less.
-        builder.event_format(PlainLines::default()).try_init()
+        (builder.fmt_fields(PlainFields))
+            .event_format(PlainLines::default())
+            .try_init()
     };
     guard
 }
