@@ -44,7 +44,7 @@ pub async fn create_order_from_checkout(
     Caller(actor): Caller,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<CreateOrderRequest>,
-) -> Result<(StatusCode, Json<OrderResponse>), ApiError> {
+) -> Result<(StatusCode, OrderResponse), ApiError> {
     let session_id = body
         .checkout_session_id
         .as_str()
@@ -59,7 +59,7 @@ pub async fn create_order_from_checkout(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(order.into())))
+    Ok((status, order.into()))
 }
 
 fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
@@ -75,9 +75,9 @@ pub async fn get_order(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
-) -> Result<Json<OrderResponse>, ApiError> {
+) -> Result<OrderResponse, ApiError> {
     let order = state.orders.get_order(&actor, parse_order_id(&id)?).await?;
-    Ok(Json(order.into()))
+    Ok(order.into())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -201,7 +201,7 @@ pub async fn cancel_order(
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     OptionalJson(body): OptionalJson<CancelRequest>,
-) -> Result<Json<OrderResponse>, ApiError> {
+) -> Result<OrderResponse, ApiError> {
     let id = parse_order_id(&id)?;
     let body = body.unwrap_or_default();
     let change = StatusChange {
@@ -213,7 +213,7 @@ pub async fn cancel_order(
         .orders
         .change_status(&actor, id, change, if_match)
         .await?;
-    Ok(Json(order.into()))
+    Ok(order.into())
 }
 
 /// Moves an order along its lifecycle (admin only).
@@ -232,7 +232,7 @@ pub async fn change_order_status(
     Path(id): Path<String>,
     IfMatch(if_match): IfMatch,
     ApiJson(body): ApiJson<StatusRequest>,
-) -> Result<Json<OrderResponse>, ApiError> {
+) -> Result<OrderResponse, ApiError> {
     let id = parse_order_id(&id)?;
     let to = OrderStatus::from_str(body.status.trim())
         .map_err(|e| ApiError::validation(e.to_string()))?;
@@ -251,7 +251,7 @@ pub async fn change_order_status(
         .orders
         .change_status(&actor, id, change, if_match)
         .await?;
-    Ok(Json(order.into()))
+    Ok(order.into())
 }
 
 /// The order's history, oldest first, starting with its creation.
