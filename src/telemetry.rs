@@ -37,7 +37,7 @@ pub fn init_tracing(format: &str) -> WorkerGuard {
     } else {
         // The same text as the default format without colours, written for less.
         (builder.fmt_fields(PlainFields))
-            .event_format(PlainLines::default())
+            .event_format(PlainLines)
             .try_init()
     };
     guard

@@ -21,17 +21,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The event formatter for logs that are not a terminal (files, collectors): one line per
 /// event, `2026-12-08T02:04:30.261417Z  INFO span{fields}: message fields`.
-pub struct PlainLines {
-    now: fn() -> SystemTime,
-}
-
-impl Default for PlainLines {
-    fn default() -> Self {
-        Self {
-            now: SystemTime::now,
-        }
-    }
-}
+pub struct PlainLines;
 
 impl<S, N> FormatEvent<S, N> for PlainLines
 where
@@ -44,7 +34,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        write_timestamp(&mut writer, (self.now)())?;
+        write_timestamp(&mut writer, SystemTime::now())?;
         writer.write_str(level_text(event.metadata().level()))?;
         writer.write_char(' ')?;
         if let Some(scope) = ctx.event_scope() {
@@ -111,12 +101,12 @@ impl Visit for PlainVisitor<'_> {
             Some(source) => self.record_debug(
                 field,
                 &format_args!(
-                    "{top} {}.sources={}",
+                    "{top:?} {}.sources={}",
                     field.name(),
                     SourceList(source, sanitize)
                 ),
             ),
-            None => self.record_debug(field, &format_args!("{top}")),
+            None => self.record_debug(field, &format_args!("{top:?}")),
         }
     }
 
@@ -150,8 +140,9 @@ impl Visit for PlainVisitor<'_> {
     }
 }
 
-/// A value written with the ANSI (ESC, BEL, BS, FF, DEL) and C1 control characters in its
-/// text escaped when `.1` says so, as the default formatter escapes messages and errors.
+/// A value written as `Debug` (for `format_args!`, its text) with the ANSI (ESC, BEL, BS,
+/// FF, DEL) and C1 control characters in it escaped when `.1` says so, as the default
+/// formatter escapes messages and errors.
 struct Escaped<T>(T, bool);
 
 impl<T: fmt::Debug> fmt::Debug for Escaped<T> {
@@ -160,16 +151,6 @@ impl<T: fmt::Debug> fmt::Debug for Escaped<T> {
             write!(EscapingWriter(f), "{:?}", self.0)
         } else {
             write!(f, "{:?}", self.0)
-        }
-    }
-}
-
-impl<T: fmt::Display> fmt::Display for Escaped<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.1 {
-            write!(EscapingWriter(f), "{}", self.0)
-        } else {
-            write!(f, "{}", self.0)
         }
     }
 }
@@ -378,7 +359,7 @@ mod tests {
             .with_writer(lines.clone());
         if plain {
             let subscriber = (builder.fmt_fields(PlainFields))
-                .event_format(PlainLines::default())
+                .event_format(PlainLines)
                 .finish();
             tracing::subscriber::with_default(subscriber, log_a_bit);
         } else {
